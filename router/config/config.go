@@ -39,7 +39,7 @@ type Config struct {
 	// ListenAddresses restricts where BGP listens; empty means every address.
 	ListenAddresses []netip.Addr `json:"listenAddresses,omitempty"`
 	// ListenPort is BGP's TCP port; 179 unless set.
-	ListenPort int32 `json:"listenPort,omitempty"`
+	ListenPort int32  `json:"listenPort,omitempty"`
 	Timers     Timers `json:"timers,omitempty"`
 	// TGW is the transit gateway side: two sessions per Connect peer.
 	TGW TGW `json:"tgw"`
@@ -80,7 +80,7 @@ type ControlNodes struct {
 	// LocalASN overrides the router's AS on these sessions; Config.ASN unless set.
 	LocalASN uint32 `json:"localASN,omitempty"`
 	// LocalAddress pins the sessions' source address; the kernel picks one unless set.
-	LocalAddress netip.Addr `json:"localAddress,omitzero"`
+	LocalAddress netip.Addr   `json:"localAddress,omitzero"`
 	Peers        []netip.Addr `json:"peers"`
 	// NextHop is the address vRouters send MPLS-over-UDP to for VPC prefixes (the
 	// router's node address); the session's local address unless set.

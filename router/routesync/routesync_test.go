@@ -37,7 +37,7 @@ func flip[K comparable](t *testing.T, m map[K]bool, k K, announce bool) {
 }
 
 func (f *fakeAdv) Aggregate(p netip.Prefix, a bool) error { flip(f.t, f.aggregates, p, a); return nil }
-func (f *fakeAdv) Export(e Export, a bool) error         { flip(f.t, f.exports, e, a); return nil }
+func (f *fakeAdv) Export(e Export, a bool) error          { flip(f.t, f.exports, e, a); return nil }
 func (f *fakeAdv) Membership(rt config.RouteTarget, a bool) error {
 	flip(f.t, f.members, rt, a)
 	return nil
@@ -70,7 +70,7 @@ func TestPodRoutesECMPAndAggregates(t *testing.T) {
 	must(t, s.UpdateVPN([]VPNPath{
 		pod("10.20.0.11:1", "10.1.0.5/32", "10.20.0.11", 30, rt1),
 		pod("10.20.0.12:1", "10.1.0.5/32", "10.20.0.12", 31, rt1),
-		pod("10.20.0.11:9", "10.9.0.5/32", "10.20.0.11", 32, config.RouteTarget{ASN: 1, Value: 1}), // not exposed
+		pod("10.20.0.11:9", "10.9.0.5/32", "10.20.0.11", 32, config.RouteTarget{ASN: 1, Value: 1}),                                                                         // not exposed
 		{RD: "10.20.0.13:1", Prefix: netip.MustParsePrefix("10.1.0.6/32"), NextHop: netip.MustParseAddr("10.20.0.13"), Label: 33, RouteTargets: []config.RouteTarget{rt1}}, // GRE only
 	}))
 	r, ok := table.Route(netip.MustParsePrefix("10.1.0.5/32"))
