@@ -12,14 +12,14 @@ KUBEBUILDER_ASSETS := $(GSI_CACHE)/kube-$(KUBE_VERSION)
 TOOLS_BIN := $(GSI_CACHE)/bin
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GO_TEST_FLAGS ?= -timeout 45m
-export GSI_CACHE KUBE_VERSION KUBEBUILDER_ASSETS
+export GSI_CACHE KUBE_VERSION KUBEBUILDER_ASSETS CONTROLLER_GEN
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: ## install what the tests and the demo need (Debian packages, kube-apiserver); idempotent
+setup: $(CONTROLLER_GEN) ## install what the tests and the demo need (Debian packages, kube-apiserver); idempotent
 	bash hack/setup.sh
 
 .PHONY: test
@@ -41,7 +41,7 @@ $(CONTROLLER_GEN):
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## regenerate the CRDs (and RBAC) from the Go types in api/
-	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=manifests/crd/bases
 	$(CONTROLLER_GEN) object paths=./api/...
+	CONTROLLER_GEN=$(CONTROLLER_GEN) bash hack/gen-crds.sh manifests/crd/bases
 
 -include hack/mk/*.mk
