@@ -493,3 +493,21 @@ func compareKey(a, b vpnKey) int {
 	}
 	return comparePrefix(a.prefix, b.prefix)
 }
+
+// Clear removes from the forwarding table everything the syncer put there and forgets
+// the learned paths (the speaker is stopping; its sessions take the routes with them).
+func (s *Syncer) Clear() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range slices.SortedFunc(maps.Keys(s.pods), compareKey) {
+		if err := s.dropPod(k); err != nil {
+			return err
+		}
+	}
+	for _, p := range slices.SortedFunc(maps.Keys(s.vpc), comparePrefix) {
+		if err := s.updateVPC(VPCPath{Prefix: p, Withdrawn: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

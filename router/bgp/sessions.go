@@ -1,0 +1,52 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/opengsi/gsi/router/status"
+)
+
+// Sessions implements status.Source.
+func (s *Speaker) Sessions(ctx context.Context) ([]status.Session, error) {
+	roles := *s.roles.Load()
+	var out []status.Session
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		out = append(out, toSession(p, roles))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list BGP peers: %w", err)
+	}
+	slices.SortFunc(out, func(a, b status.Session) int { return strings.Compare(a.Peer, b.Peer) })
+	return out, nil
+}
+
+func toSession(p *api.Peer, roles map[netip.Addr]status.Role) status.Session {
+	addr, _ := netip.ParseAddr(p.GetConf().GetNeighborAddress())
+	st := p.GetState()
+	ses := status.Session{
+		Peer:  addr.String(),
+		ASN:   p.GetConf().GetPeerAsn(),
+		Role:  roles[addr],
+		State: strings.ToLower(strings.TrimPrefix(st.GetSessionState().String(), "SESSION_STATE_")),
+	}
+	if t := p.GetTimers().GetState(); t != nil {
+		if ses.Established() && t.Uptime != nil {
+			ses.Since = t.Uptime.AsTime()
+		} else if !ses.Established() && t.Downtime != nil {
+			ses.Since = t.Downtime.AsTime()
+		}
+	}
+	for _, af := range p.GetAfiSafis() {
+		if a := af.GetState(); a != nil {
+			ses.Received += a.Received
+			ses.Advertised += a.Advertised
+		}
+	}
+	return ses
+}
