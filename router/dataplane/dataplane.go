@@ -1,0 +1,315 @@
+// Package dataplane is the router's forwarding: eBPF programs at TC ingress of the
+// underlay interfaces that move packets between GRE from the transit gateway (RFC 2784)
+// and MPLS-over-UDP to the CN2 vRouters (RFC 7510), programmed from router/fib.
+//
+// No kernel tunnel module is needed (EKS nodes and the lab kernel have no GRE, FOU or
+// MPLS routing): decapsulation, encapsulation, ECMP, TTL and ICMP errors are all done by
+// the programs, and the kernel's FIB only resolves the underlay next hop.
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/go-logr/logr"
+)
+
+// Encapsulation overheads, in bytes, added to an inner IPv4 packet.
+const (
+	// GREOverhead is outer IPv4 + the 4-byte GRE header: the GRE tunnel's MTU is the
+	// underlay MTU minus this (AWS: "GRE MTU = outer MTU - 24").
+	GREOverhead = 24
+	// MPLSoUDPOverhead is outer IPv4 + UDP + one label.
+	MPLSoUDPOverhead = 32
+	// MPLSoUDPPort is the vRouter's MPLS-over-UDP port (RFC 7510).
+	MPLSoUDPPort = 6635
+	// MaxECMP is the widest ECMP set the programs hash over; wider sets are cut.
+	MaxECMP = 16
+)
+
+// local address kinds, as in bpf/dataplane.c
+const (
+	localOuter  = 1
+	localInside = 2
+)
+
+// Config is what the data plane needs besides the forwarding table.
+type Config struct {
+	// Address is the router's underlay address: the source of MPLS-over-UDP packets,
+	// the next hop it announces to the control nodes, and the default GRE source.
+	Address netip.Addr
+	// PinPath is a directory on a bpffs (e.g. /sys/fs/bpf/gsi). When set, maps and
+	// attachments are pinned there, so a router that restarts after a crash adopts
+	// them and replaces the programs atomically: forwarding continues meanwhile.
+	// Empty: nothing outlives the process.
+	PinPath string
+	Log     logr.Logger
+}
+
+// Tunnel is one GRE tunnel to the transit gateway (one Connect peer).
+type Tunnel struct {
+	// Remote is the TGW's GRE address (from the TGW CIDR block).
+	Remote netip.Addr
+	// Local is this router's GRE address (the Connect peer's PeerAddress); default
+	// Config.Address.
+	Local netip.Addr
+	// Inside is the router's BGP address with the peer's inside /29, e.g.
+	// 169.254.6.1/29. Packets from the TGW to it are decapsulated and delivered to the
+	// stack; when Device is set, the address is added to the loopback and a route for
+	// the /29 through Device puts locally generated packets (BGP) into the tunnel.
+	Inside netip.Prefix
+	// Device is the underlay interface the inside route is bound to; empty: no route.
+	Device string
+}
+
+// Dataplane owns the eBPF objects of one router. Its methods are safe for concurrent use.
+type Dataplane struct {
+	cfg  Config
+	log  logr.Logger
+	objs gsiObjects
+
+	mu       sync.Mutex
+	links    map[string]link.Link // by interface name
+	tunnels  map[netip.Addr]Tunnel
+	routes   map[netip.Prefix]gsiRoute
+	labels   map[uint32]struct{}
+	synced   bool
+	syncErrs uint64
+	closed   bool
+}
+
+// New loads the programs and maps into the kernel (adopting pinned maps left by an
+// earlier run when Config.PinPath is set) and writes the configuration map.
+func New(cfg Config) (*Dataplane, error) {
+	if !cfg.Address.Is4() {
+		return nil, fmt.Errorf("dataplane: router address %v must be IPv4", cfg.Address)
+	}
+	d := &Dataplane{
+		cfg:     cfg,
+		log:     cfg.Log,
+		links:   make(map[string]link.Link),
+		tunnels: make(map[netip.Addr]Tunnel),
+		routes:  make(map[netip.Prefix]gsiRoute),
+		labels:  make(map[uint32]struct{}),
+	}
+	if err := d.load(); err != nil {
+		return nil, err
+	}
+	if err := d.objs.ConfigMap.Put(uint32(0), gsiConfig{Address: be32(cfg.Address)}); err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("dataplane: writing config map: %w", err)
+	}
+	if err := d.objs.Locals.Put(be32(cfg.Address), uint32(localOuter)); err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("dataplane: adding local address %s: %w", cfg.Address, err)
+	}
+	return d, nil
+}
+
+func (d *Dataplane) load() error {
+	spec, err := loadGsi()
+	if err != nil {
+		return fmt.Errorf("dataplane: reading embedded BPF objects: %w", err)
+	}
+	opts := &ebpf.CollectionOptions{}
+	if d.cfg.PinPath != "" {
+		if err := os.MkdirAll(d.cfg.PinPath, 0o700); err != nil {
+			return fmt.Errorf("dataplane: pin directory: %w", err)
+		}
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinByName
+		}
+		opts.Maps.PinPath = d.cfg.PinPath
+	}
+	err = spec.LoadAndAssign(&d.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// A different build's maps are pinned: drop them (and the forwarding state they
+		// hold, which the fib replay rebuilds) rather than refuse to start.
+		d.log.Info("pinned maps are incompatible with this build, recreating them", "path", d.cfg.PinPath, "reason", err.Error())
+		for name := range spec.Maps {
+			if rerr := os.Remove(filepath.Join(d.cfg.PinPath, name)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				return fmt.Errorf("dataplane: removing stale pinned map %s: %w", name, rerr)
+			}
+		}
+		err = spec.LoadAndAssign(&d.objs, opts)
+	}
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return fmt.Errorf("dataplane: loading BPF programs: %+v", verr)
+		}
+		return fmt.Errorf("dataplane: loading BPF programs: %w", err)
+	}
+	return nil
+}
+
+// Attach puts the forwarding program on the ingress of each underlay interface (the
+// ones GRE from the TGW and MPLS-over-UDP from the vRouters arrive on). It is
+// idempotent: an interface already attached, by this process or a pinned attachment
+// from an earlier one, gets its program replaced atomically.
+func (d *Dataplane) Attach(ifaces ...string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("dataplane: attach after close")
+	}
+	for _, name := range ifaces {
+		if err := d.attachOne(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dataplane) attachOne(name string) error {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return fmt.Errorf("dataplane: attach %s: %w", name, err)
+	}
+	if err := checkForwarding(name); err != nil {
+		return err
+	}
+	if l, ok := d.links[name]; ok {
+		if err := l.Update(d.objs.GsiIngress); err != nil {
+			return fmt.Errorf("dataplane: replacing program on %s: %w", name, err)
+		}
+		return nil
+	}
+	pin := d.linkPin(name)
+	if pin != "" {
+		if l, ok := d.adoptLink(pin, ifc.Index); ok {
+			d.links[name] = l
+			d.log.Info("adopted pinned attachment, program replaced", "interface", name)
+			return nil
+		}
+	}
+	l, err := link.AttachTCX(link.TCXOptions{
+		Interface: ifc.Index,
+		Program:   d.objs.GsiIngress,
+		Attach:    ebpf.AttachTCXIngress,
+	})
+	if err != nil {
+		return fmt.Errorf("dataplane: attaching to %s ingress: %w", name, err)
+	}
+	if pin != "" {
+		if err := l.Pin(pin); err != nil {
+			l.Close()
+			return fmt.Errorf("dataplane: pinning attachment on %s: %w", name, err)
+		}
+	}
+	d.links[name] = l
+	d.log.Info("attached", "interface", name, "ifindex", ifc.Index)
+	return nil
+}
+
+// adoptLink takes over a pinned TCX link left by an earlier run if it still belongs to
+// the interface, and swaps our program in; a stale pin is removed.
+func (d *Dataplane) adoptLink(pin string, ifindex int) (link.Link, bool) {
+	l, err := link.LoadPinnedLink(pin, nil)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			d.log.Info("ignoring unusable pinned attachment", "path", pin, "reason", err.Error())
+			_ = os.Remove(pin)
+		}
+		return nil, false
+	}
+	info, err := l.Info()
+	if err == nil && info.TCX() != nil && int(info.TCX().Ifindex) == ifindex {
+		if err = l.Update(d.objs.GsiIngress); err == nil {
+			return l, true
+		}
+	}
+	d.log.Info("removing stale pinned attachment", "path", pin)
+	_ = l.Unpin()
+	_ = l.Close()
+	return nil, false
+}
+
+func (d *Dataplane) linkPin(ifname string) string {
+	if d.cfg.PinPath == "" {
+		return ""
+	}
+	return filepath.Join(d.cfg.PinPath, "tcx_ingress_"+ifname)
+}
+
+// checkForwarding fails early when IPv4 forwarding is off on ifname: bpf_fib_lookup
+// refuses to resolve next hops then, and every packet would be dropped.
+func checkForwarding(ifname string) error {
+	b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv4/conf", ifname, "forwarding"))
+	if err != nil {
+		return fmt.Errorf("dataplane: reading forwarding setting of %s: %w", ifname, err)
+	}
+	if strings.TrimSpace(string(b)) != "1" {
+		return fmt.Errorf("dataplane: IPv4 forwarding is off on %s (net.ipv4.conf.%s.forwarding=0); the data plane needs it to resolve next hops", ifname, ifname)
+	}
+	return nil
+}
+
+// Close removes everything the data plane put in the kernel: attachments, the inside
+// routes and addresses, programs, maps and their pins.
+func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for name, l := range d.links {
+		if d.cfg.PinPath != "" {
+			if err := l.Unpin(); err != nil {
+				errs = append(errs, fmt.Errorf("unpinning attachment on %s: %w", name, err))
+			}
+		}
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detaching from %s: %w", name, err))
+		}
+	}
+	for _, t := range d.tunnels {
+		if err := removeInside(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.cfg.PinPath != "" {
+		for _, m := range d.maps() {
+			if err := m.Unpin(); err != nil {
+				errs = append(errs, fmt.Errorf("unpinning map: %w", err))
+			}
+		}
+		// the directory is ours; it is only removed when nothing else is left in it
+		_ = os.Remove(d.cfg.PinPath)
+	}
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing BPF objects: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("dataplane: close: %w", err)
+	}
+	return nil
+}
+
+func (d *Dataplane) maps() []*ebpf.Map {
+	o := &d.objs.gsiMaps
+	return []*ebpf.Map{o.ConfigMap, o.Counters, o.InsideNets, o.Labels, o.Locals, o.Routes, o.Tunnels}
+}
+
+// be32 is an IPv4 address as the programs hold it: network byte order in memory.
+func be32(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+func addrFromBE32(v uint32) netip.Addr {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
