@@ -8,15 +8,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Lab is a set of hosts belonging to one test.
@@ -144,6 +148,37 @@ func (h *Host) Output(name string, args ...string) (string, error) {
 		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// Do runs fn on an OS thread that has joined the namespace, for Go code that must act
+// inside it (netlink, attaching BPF programs, sockets). Goroutines fn starts run
+// elsewhere, and so do things it leaves running in Go's background threads. If the
+// thread cannot return to the original namespace it is not reused.
+func (h *Host) Do(fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netlab: current namespace: %w", err)
+	}
+	defer orig.Close()
+	target, err := os.Open(filepath.Join("/run/netns", h.NS))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netlab: namespace %s: %w", h.NS, err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netlab: entering %s: %w", h.NS, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		// leave the thread locked: it dies with this goroutine instead of being reused
+		return errors.Join(ferr, fmt.Errorf("netlab: leaving %s: %w", h.NS, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }
 
 // AddRoute adds a route to dst (CIDR or "default") via gw inside the namespace.
