@@ -77,7 +77,9 @@ type TGW struct {
 type ControlNodes struct {
 	// ASN is the control nodes' AS (TransitGateway spec.controlNodeASN).
 	ASN uint32 `json:"asn"`
-	// LocalASN overrides the router's AS on these sessions; Config.ASN unless set.
+	// LocalASN is the router's AS on these sessions; the control nodes' own AS unless
+	// set: iBGP, because control nodes (and BIRD standing in for them) keep the
+	// vRouter next hop and label of a pod route only towards internal peers.
 	LocalASN uint32 `json:"localASN,omitempty"`
 	// LocalAddress pins the sessions' source address; the kernel picks one unless set.
 	LocalAddress netip.Addr   `json:"localAddress,omitzero"`
@@ -217,7 +219,7 @@ func (c *Config) Default() {
 		c.TGW.MultihopTTL = DefaultMultihopTTL
 	}
 	if c.ControlNodes.LocalASN == 0 {
-		c.ControlNodes.LocalASN = c.ASN
+		c.ControlNodes.LocalASN = c.ControlNodes.ASN
 	}
 	if c.LabelBase == 0 {
 		c.LabelBase = DefaultLabelBase
