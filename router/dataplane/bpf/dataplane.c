@@ -45,6 +45,13 @@ struct icmphdr {
 	} un;
 };
 
+// Decapsulation flags of newer kernels (6.18+ uapi): they also clear the packet's
+// tunnel offload state. Older kernels reject them; decap() falls back to none.
+#ifndef BPF_F_ADJ_ROOM_DECAP_L4_GRE
+#define BPF_F_ADJ_ROOM_DECAP_L4_GRE (1ULL << 9)
+#define BPF_F_ADJ_ROOM_DECAP_L4_UDP (1ULL << 10)
+#endif
+
 #ifndef AF_INET
 #define AF_INET 2
 #endif
@@ -243,6 +250,37 @@ static __always_inline int is_icmp_error(__u8 type)
 	       type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
 }
 
+struct icmp_pkt {
+	struct iphdr ip;
+	struct icmphdr icmp;
+	__u8 quote[ICMP_QUOTE];
+};
+
+// trim_into shortens the packet to want bytes with pkt as its content, for packets
+// bpf_skb_change_tail refuses (the kernel still marks them as encapsulated, as a veth
+// hands them over after an earlier tunnel): the ICMP part is written at the end and
+// the bytes between it and the new IP header are cut out with adjust_room, at most
+// 4095 bytes per call.
+static __always_inline int trim_into(struct __sk_buff *skb, struct icmp_pkt *pkt, __u32 want)
+{
+	__u32 tail = sizeof(*pkt) - sizeof(pkt->ip);
+	if (skb->len < want || skb->len > 0xffff)
+		return -1;
+	if (bpf_skb_store_bytes(skb, skb->len - tail, &pkt->icmp, tail, 0) ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, &pkt->ip, sizeof(pkt->ip), 0))
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		__u32 excess = skb->len - want;
+		if (excess == 0)
+			return 0;
+		if (excess > 4000)
+			excess = 4000;
+		if (bpf_skb_adjust_room(skb, -(__s32)excess, BPF_ADJ_ROOM_NET, 0))
+			return -1;
+	}
+	return skb->len == want ? 0 : -1;
+}
+
 struct icmp_err {
 	__u8 type;
 	__u8 code;
@@ -280,14 +318,8 @@ static __always_inline int make_icmp_error(struct __sk_buff *skb, struct icmp_er
 	__u8 quote[ICMP_QUOTE];
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, quote, sizeof(quote)))
 		return -1;
-	if (bpf_skb_change_tail(skb, want, 0))
-		return -1;
 
-	struct {
-		struct iphdr ip;
-		struct icmphdr icmp;
-		__u8 quote[ICMP_QUOTE];
-	} pkt = {};
+	struct icmp_pkt pkt = {};
 	__builtin_memcpy(pkt.quote, quote, sizeof(quote));
 	pkt.icmp.type = e->type;
 	pkt.icmp.code = e->code;
@@ -306,9 +338,27 @@ static __always_inline int make_icmp_error(struct __sk_buff *skb, struct icmp_er
 	pkt.ip.saddr = e->source;
 	pkt.ip.daddr = src;
 	ip_set_csum(&pkt.ip);
-	if (bpf_skb_store_bytes(skb, ETH_HLEN, &pkt, sizeof(pkt), 0))
-		return -1;
-	return 0;
+	if (bpf_skb_change_tail(skb, want, 0) == 0)
+		return bpf_skb_store_bytes(skb, ETH_HLEN, &pkt, sizeof(pkt), 0) ? -1 : 0;
+	return trim_into(skb, &pkt, want);
+}
+
+// encap_flags: the encapsulation flags tell the kernel where the inner headers are,
+// which only segmentation needs. A packet that was decapsulated here may still carry
+// the kernel's "encapsulated" mark from its previous tunnel (veth keeps it), and
+// adjust_room refuses to encapsulate such a packet again with these flags: so single
+// packets are encapsulated without them, super-packets (GSO) with them.
+static __always_inline __u64 encap_flags(struct __sk_buff *skb, __u64 flags)
+{
+	return skb->gso_segs > 1 ? flags : 0;
+}
+
+// decap removes the outer IPv4 and tunnel headers (hdr bytes after Ethernet).
+static __always_inline long decap(struct __sk_buff *skb, __u32 hdr, __u64 l4flag)
+{
+	if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, l4flag) == 0)
+		return 0;
+	return bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, 0);
 }
 
 struct fwd {
@@ -454,7 +504,7 @@ static __always_inline int route_and_encap(struct __sk_buff *skb, struct fwd *f,
 		h.proto = bpf_htons(ETH_P_IP);
 		ip_set_csum(&h.ip);
 		if (bpf_skb_adjust_room(skb, GRE_OVERHEAD, BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_GRE) ||
+					encap_flags(skb, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_GRE)) ||
 		    bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
 			*verdict = drop(skb, C_DROP_HELPER);
 			return FWD_DONE;
@@ -476,8 +526,8 @@ static __always_inline int route_and_encap(struct __sk_buff *skb, struct fwd *f,
 		// One label, bottom of stack, TTL copied from the (decremented) inner TTL.
 		h.mpls = bpf_htonl((nh.label << 12) | (1 << 8) | ttl);
 		if (bpf_skb_adjust_room(skb, MPLS_UDP_OVERHEAD, BPF_ADJ_ROOM_MAC,
-					BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
-						BPF_F_ADJ_ROOM_ENCAP_L2(4)) ||
+					encap_flags(skb, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+								 BPF_F_ADJ_ROOM_ENCAP_L2(4))) ||
 		    bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
 			*verdict = drop(skb, C_DROP_HELPER);
 			return FWD_DONE;
@@ -559,7 +609,7 @@ static __always_inline int gre_in(struct __sk_buff *skb, struct iphdr *outer, vo
 	if (flags & 0x1000)
 		gre_len += 4;
 	__u32 hdr = sizeof(struct iphdr) + gre_len;
-	if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, 0))
+	if (decap(skb, hdr, BPF_F_ADJ_ROOM_DECAP_L4_GRE))
 		return drop(skb, C_DROP_HELPER);
 
 	void *data = (void *)(long)skb->data;
@@ -600,7 +650,7 @@ static __always_inline int mpls_in(struct __sk_buff *skb, struct iphdr *outer, v
 	__u32 label = lse >> 12;
 	if (!bpf_map_lookup_elem(&labels, &label))
 		return drop(skb, C_DROP_UNKNOWN_LABEL);
-	if (bpf_skb_adjust_room(skb, -(__s32)MPLS_UDP_OVERHEAD, BPF_ADJ_ROOM_MAC, 0))
+	if (decap(skb, MPLS_UDP_OVERHEAD, BPF_F_ADJ_ROOM_DECAP_L4_UDP))
 		return drop(skb, C_DROP_HELPER);
 	struct fwd f = {.in = ENCAP_MPLS_UDP, .icmp_allowed = 1, .our_addr = our_addr};
 	return forward(skb, &f);
