@@ -69,6 +69,9 @@ type Options struct {
 	VR2LinkMTU   int // router-vr2
 	Pod2MTU      int // vr2-pod2, default EndpointMTU
 	RouterTGWMTU int // route MTU on the router towards the TGW CIDR; zero: the link's
+	// ExternalRouter leaves the router namespace without a data plane: the test runs
+	// one itself (e.g. as a separate process, to restart it).
+	ExternalRouter bool
 	// Offloads keeps TSO/GSO and checksum offload on the endpoints (faster, but the
 	// frames on the links then carry partial checksums and super-packets).
 	Offloads bool
@@ -152,7 +155,9 @@ func New(t testing.TB, o Options) *Lab {
 		return l
 	}
 	l.tunnelRoutes(t, tgwIf, vr1If, vr2If)
-	l.startRouter(t)
+	if !o.ExternalRouter {
+		l.startRouter(t)
+	}
 	return l
 }
 
@@ -215,20 +220,11 @@ func (l *Lab) RouterTunnel() dataplane.Tunnel {
 // would have: pod routes to the vRouters, the VPC through the TGW, the router's label.
 func (l *Lab) startRouter(t testing.TB) {
 	t.Helper()
-	l.FIB = fib.New()
-	for _, r := range []fib.Route{
-		{Prefix: netip.PrefixFrom(Pod1, 32), NextHops: []fib.NextHop{mplsHop(VR1, LabelPod1)}},
-		{Prefix: netip.PrefixFrom(Pod2, 32), NextHops: []fib.NextHop{mplsHop(VR2, LabelPod2)}},
-		{Prefix: netip.PrefixFrom(Service, 32), NextHops: []fib.NextHop{mplsHop(VR1, LabelSvcVR1), mplsHop(VR2, LabelSvcVR2)}},
-		{Prefix: VPC, NextHops: []fib.NextHop{{Encap: fib.EncapGRE, Address: TGWGRE}}},
-	} {
-		if _, err := l.FIB.SetRoute(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := l.FIB.SetLabel(fib.LocalLabel{Label: LabelRouter, VN: "lab/vn"}); err != nil {
+	tab, err := LabFIB()
+	if err != nil {
 		t.Fatal(err)
 	}
+	l.FIB = tab
 	dp, err := dataplane.New(dataplane.Config{Address: RouterNode, Log: testr.NewWithInterface(t, testr.Options{})})
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +260,27 @@ func (l *Lab) startRouter(t testing.TB) {
 		}
 		return nil
 	})
+}
+
+// LabFIB is the router's forwarding table as BGP would have filled it: pod routes to
+// the vRouters (the service address on both), the VPC through the TGW, and the label
+// the router allocated.
+func LabFIB() (*fib.Table, error) {
+	tab := fib.New()
+	for _, r := range []fib.Route{
+		{Prefix: netip.PrefixFrom(Pod1, 32), NextHops: []fib.NextHop{mplsHop(VR1, LabelPod1)}},
+		{Prefix: netip.PrefixFrom(Pod2, 32), NextHops: []fib.NextHop{mplsHop(VR2, LabelPod2)}},
+		{Prefix: netip.PrefixFrom(Service, 32), NextHops: []fib.NextHop{mplsHop(VR1, LabelSvcVR1), mplsHop(VR2, LabelSvcVR2)}},
+		{Prefix: VPC, NextHops: []fib.NextHop{{Encap: fib.EncapGRE, Address: TGWGRE}}},
+	} {
+		if _, err := tab.SetRoute(r); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tab.SetLabel(fib.LocalLabel{Label: LabelRouter, VN: "lab/vn"}); err != nil {
+		return nil, err
+	}
+	return tab, nil
 }
 
 func mplsHop(a netip.Addr, label uint32) fib.NextHop {
