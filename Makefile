@@ -40,8 +40,8 @@ $(CONTROLLER_GEN):
 	mv $(TOOLS_BIN)/controller-gen $@
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## regenerate the CRDs (and RBAC) from the Go types in api/
+manifests: $(CONTROLLER_GEN) ## regenerate CRDs (from api/) and RBAC roles (from +kubebuilder:rbac markers)
 	$(CONTROLLER_GEN) object paths=./api/...
-	CONTROLLER_GEN=$(CONTROLLER_GEN) bash hack/gen-crds.sh manifests/crd/bases
+	CONTROLLER_GEN=$(CONTROLLER_GEN) bash hack/generate.sh manifests
 
 -include hack/mk/*.mk

@@ -8,7 +8,7 @@ set -euo pipefail
 version=${KUBE_VERSION:?KUBE_VERSION is required, e.g. v1.37.2}
 cache=${GSI_CACHE:?GSI_CACHE is required}
 out="$cache/kube-$version/kube-apiserver"
-if [ -x "$out" ] && "$out" --version >/dev/null 2>&1; then
+if [ -x "$out" ] && [ "$("$out" --version 2>/dev/null)" = "Kubernetes $version" ]; then
   exit 0
 fi
 staging_version="v0.${version#v1.}"
@@ -33,5 +33,12 @@ echo 'package main' > tools.go
 echo "kube-apiserver.sh: building kube-apiserver $version (several minutes, once)" >&2
 GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@$version" >/dev/null 2>&1 || true
 mkdir -p "$(dirname "$out")"
-GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+# stamp the version as Kubernetes' own build does: the API server derives its
+# compatibility version from it, and clients show it
+minor=${version#v1.}; minor=${minor%%.*}
+ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver
 mv "$out.tmp" "$out"

@@ -2,7 +2,7 @@
 // (containers, tolerations). Those descriptions are Kubernetes' own and already shown by
 // `kubectl explain pod.spec.containers`; keeping three copies makes the TransitGateway
 // CRD larger than the 256 KiB that client-side `kubectl apply` can annotate.
-// Our own fields keep their descriptions.
+// Our own fields keep their descriptions, reflowed.
 //
 // Usage: crdtrim FILE...   (rewrites each CRD file in place)
 package main
@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
@@ -79,11 +80,22 @@ func marshalWithoutStatus(crd *apiextensionsv1.CustomResourceDefinition) ([]byte
 	return yaml.Marshal(m)
 }
 
+// reflow joins the lines of each paragraph: Go comments wrap at 90 columns and
+// `kubectl explain` wraps again at 80, which leaves ragged half-lines.
+func reflow(d string) string {
+	paras := strings.Split(d, "\n\n")
+	for i, p := range paras {
+		paras[i] = strings.Join(strings.Fields(p), " ")
+	}
+	return strings.Join(paras, "\n\n")
+}
+
 // walk strips descriptions below embedded properties; inside says we are below one.
 func walk(s *apiextensionsv1.JSONSchemaProps, inside bool) {
 	if inside {
 		s.Description = ""
 	}
+	s.Description = reflow(s.Description)
 	for name, p := range s.Properties {
 		walk(&p, inside || embedded[name])
 		if embedded[name] && !inside {
