@@ -56,6 +56,7 @@ var dropReasons = []string{
 	"fib_lookup",      // the kernel could not resolve the underlay next hop
 	"helper",          // a packet rewrite failed (e.g. no headroom)
 	"icmp_suppressed", // an ICMP error was due but not allowed (RFC 1812)
+	"gso",             // a super-packet this kernel cannot re-tunnel (see decap in the C source)
 }
 
 // Stats is a snapshot of the programs' counters, summed over CPUs.

@@ -242,7 +242,7 @@ func transferTCP(t *testing.T, client, server *netlab.Host, at netip.AddrPort, s
 	}
 }
 
-func waitListening(t *testing.T, h *netlab.Host, port string) {
+func waitListening(t testing.TB, h *netlab.Host, port string) {
 	t.Helper()
 	netlab.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		out, err := h.Output("ss", "-Hltn", "sport", "= :"+port)
@@ -267,6 +267,7 @@ type iperfResult struct {
 			Packets       float64 `json:"packets"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 			LostPackets   float64 `json:"lost_packets"`
+			Seconds       float64 `json:"seconds"`
 		} `json:"sum"`
 	} `json:"end"`
 	Error string `json:"error"`
@@ -293,9 +294,6 @@ func runIperf(t testing.TB, h *netlab.Host, reverse bool, args ...string) iperfR
 	return r
 }
 
-func iperfBytes(t *testing.T, h *netlab.Host, reverse bool, args ...string) int {
-	return int(runIperf(t, h, reverse, args...).End.SumReceived.Bytes)
-}
 
 func TestOversizePacketsGetFragmentationNeeded(t *testing.T) {
 	requireTools(t)

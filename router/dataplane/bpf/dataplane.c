@@ -99,6 +99,7 @@ enum counter {
 	C_DROP_FIB_LOOKUP,
 	C_DROP_HELPER,
 	C_DROP_ICMP_SUPPRESSED,
+	C_DROP_GSO,
 	C_MAX = 32,
 };
 
@@ -353,12 +354,20 @@ static __always_inline __u64 encap_flags(struct __sk_buff *skb, __u64 flags)
 	return skb->gso_segs > 1 ? flags : 0;
 }
 
-// decap removes the outer IPv4 and tunnel headers (hdr bytes after Ethernet).
-static __always_inline long decap(struct __sk_buff *skb, __u32 hdr, __u64 l4flag)
+// decap removes the outer IPv4 and tunnel headers (hdr bytes after Ethernet). A
+// super-packet (GRO/GSO) keeps its tunnel segmentation state unless the kernel knows
+// the decap flag; re-encapsulating it would make an unsegmentable packet, so it is
+// refused (C_DROP_GSO) on such kernels. Packets from a NIC are not affected: without
+// GRE or UDP-tunnel modules the kernel does not aggregate them.
+static __always_inline int decap(struct __sk_buff *skb, __u32 hdr, __u64 l4flag)
 {
 	if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, l4flag) == 0)
 		return 0;
-	return bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, 0);
+	if (skb->gso_segs > 1)
+		return C_DROP_GSO;
+	if (bpf_skb_adjust_room(skb, -(__s32)hdr, BPF_ADJ_ROOM_MAC, 0))
+		return C_DROP_HELPER;
+	return 0;
 }
 
 struct fwd {
@@ -609,8 +618,9 @@ static __always_inline int gre_in(struct __sk_buff *skb, struct iphdr *outer, vo
 	if (flags & 0x1000)
 		gre_len += 4;
 	__u32 hdr = sizeof(struct iphdr) + gre_len;
-	if (decap(skb, hdr, BPF_F_ADJ_ROOM_DECAP_L4_GRE))
-		return drop(skb, C_DROP_HELPER);
+	int err = decap(skb, hdr, BPF_F_ADJ_ROOM_DECAP_L4_GRE);
+	if (err)
+		return drop(skb, err);
 
 	void *data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
@@ -650,8 +660,9 @@ static __always_inline int mpls_in(struct __sk_buff *skb, struct iphdr *outer, v
 	__u32 label = lse >> 12;
 	if (!bpf_map_lookup_elem(&labels, &label))
 		return drop(skb, C_DROP_UNKNOWN_LABEL);
-	if (decap(skb, MPLS_UDP_OVERHEAD, BPF_F_ADJ_ROOM_DECAP_L4_UDP))
-		return drop(skb, C_DROP_HELPER);
+	int err = decap(skb, MPLS_UDP_OVERHEAD, BPF_F_ADJ_ROOM_DECAP_L4_UDP);
+	if (err)
+		return drop(skb, err);
 	struct fwd f = {.in = ENCAP_MPLS_UDP, .icmp_allowed = 1, .our_addr = our_addr};
 	return forward(skb, &f);
 }
