@@ -45,3 +45,7 @@ manifests: $(CONTROLLER_GEN) ## regenerate CRDs (from api/) and RBAC roles (from
 	CONTROLLER_GEN=$(CONTROLLER_GEN) bash hack/generate.sh manifests
 
 -include hack/mk/*.mk
+
+.PHONY: demo
+demo: setup ## run gsi on its embedded default: local API server, EC2 simulator, routers and BGP peers
+	go run ./test/demo $(DEMO_FLAGS)
