@@ -363,16 +363,16 @@ func (s *Sim) searchTGWRoutes(p params) (any, *apiError) {
 	if aerr := checkID(id, "tgw-rtb", "InvalidRouteTableID"); aerr != nil {
 		return nil, aerr
 	}
-	rt := s.st.TGWRouteTables[id]
-	if rt == nil || s.st.TGWs[rt.TGWID].status(s.now(), s.delay()) == "deleted" {
-		return nil, errf("InvalidRouteTableID.NotFound", "Transit Gateway Route Table %s was deleted or does not exist.", id)
-	}
 	fs, aerr := p.filters()
 	if aerr != nil {
 		return nil, aerr
 	}
 	if len(fs) == 0 {
 		return nil, errf("MissingParameter", "The request must contain the parameter Filters")
+	}
+	rt := s.st.TGWRouteTables[id]
+	if rt == nil || s.st.TGWs[rt.TGWID].status(s.now(), s.delay()) == "deleted" {
+		return nil, errf("InvalidRouteTableID.NotFound", "Transit Gateway Route Table %s was deleted or does not exist.", id)
 	}
 	routes := s.tgwRoutes(rt)
 	var matched []string

@@ -90,7 +90,7 @@ func xmlPermissions(rules []*sgRule) []xPermission {
 		})
 		if i < 0 {
 			p := xPermission{Protocol: r.Protocol}
-			if r.Protocol != "-1" {
+			if hasPorts(r.Protocol) {
 				from, to := r.FromPort, r.ToPort
 				p.FromPort, p.ToPort = &from, &to
 			}
@@ -102,8 +102,11 @@ func xmlPermissions(rules []*sgRule) []xPermission {
 	return out
 }
 
+// hasPorts: only TCP, UDP and ICMP rules carry ports (ICMP type/code).
+func hasPorts(proto string) bool { return proto == "tcp" || proto == "udp" || proto == "icmp" }
+
 func eqPort(p *int32, v int32, proto string) bool {
-	if proto == "-1" {
+	if !hasPorts(proto) {
 		return p == nil
 	}
 	return p != nil && *p == v
