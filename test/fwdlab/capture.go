@@ -1,9 +1,11 @@
 package fwdlab
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 // independent decoder: what the data plane and the stand-ins put on the wire is judged
 // by it, not by our own parsing.
 type Capture struct {
+	ifc  string
 	h    *netlab.Host
 	p    *netlab.Process
 	file string
@@ -28,7 +31,7 @@ func StartCapture(t testing.TB, h *netlab.Host, ifc string) *Capture {
 	// tcpdump writes each frame as it comes (--immediate-mode -U): dumpcap's ring
 	// buffer hands over the last frames only after a timeout, so a stop loses them.
 	p := h.Start(t, "tcpdump-"+ifc, "tcpdump", "-Z", "root", "--immediate-mode", "-U", "-n", "-s", "0", "-B", "65536", "-i", ifc, "-w", file)
-	c := &Capture{h: h, p: p, file: file}
+	c := &Capture{ifc: ifc, h: h, p: p, file: file}
 	netlab.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
 		b, err := os.ReadFile(p.Log)
 		if err != nil {
@@ -76,7 +79,9 @@ var captureFields = []string{
 // (RFC 7510), with IP and TCP checksums validated.
 func (c *Capture) Stop(t testing.TB) []Frame {
 	t.Helper()
-	// SIGINT is tcpdump's orderly stop.
+	c.drain(t)
+	// SIGINT is tcpdump's orderly stop; frames it has not written yet are lost, hence
+	// drain first.
 	if err := c.p.Cmd.Process.Signal(os.Interrupt); err != nil && !c.p.Exited() {
 		t.Fatalf("stopping tcpdump: %v", err)
 	}
@@ -112,4 +117,64 @@ func (c *Capture) Stop(t testing.TB) []Frame {
 		frames = append(frames, f)
 	}
 	return frames
+}
+
+// drain waits until tcpdump has written as many frames as the interface has passed
+// (received + sent) so far; a capture that cannot catch up is stopped anyway after a
+// while and the test judges what it holds.
+func (c *Capture) drain(t testing.TB) {
+	t.Helper()
+	var want int
+	for _, dir := range []string{"rx_packets", "tx_packets"} {
+		out, err := c.h.Output("cat", "/sys/class/net/"+c.ifc+"/statistics/"+dir)
+		if err != nil {
+			t.Fatalf("interface counters: %v", err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("interface counters: %v", err)
+		}
+		want += n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := pcapFrames(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("capture on %s: %d of %d frames written when stopped", c.ifc, n, want)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pcapFrames counts the records of a classic pcap file (the frames are decoded by
+// tshark; this only walks the record headers). A record still being written is not
+// counted.
+func pcapFrames(file string) (int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("reading capture: %w", err)
+	}
+	if len(b) < 24 {
+		return 0, nil
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if binary.BigEndian.Uint32(b) == 0xa1b2c3d4 || binary.BigEndian.Uint32(b) == 0xa1b23c4d {
+		order = binary.BigEndian
+	}
+	n := 0
+	for off := 24; off+16 <= len(b); n++ {
+		incl := int(order.Uint32(b[off+8:]))
+		if off+16+incl > len(b) {
+			break
+		}
+		off += 16 + incl
+	}
+	return n, nil
 }
