@@ -100,3 +100,7 @@ func wantKind(t testing.TB, err, kind error) {
 		t.Fatalf("want %v, got %v", kind, err)
 	}
 }
+
+func staticCreds() credentials.StaticCredentialsProvider {
+	return credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+}
