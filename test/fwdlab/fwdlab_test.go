@@ -294,7 +294,6 @@ func runIperf(t testing.TB, h *netlab.Host, reverse bool, args ...string) iperfR
 	return r
 }
 
-
 func TestOversizePacketsGetFragmentationNeeded(t *testing.T) {
 	requireTools(t)
 	l := functionalLab(t)
