@@ -45,6 +45,7 @@ type runFlags struct {
 	grpcListen string
 	debugAddr  string
 	verbose    bool
+	dataplane  dataplaneFlags
 }
 
 func runCmd() *cobra.Command {
@@ -65,6 +66,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.grpcListen, "grpc-listen", "127.0.0.1:50051", "GoBGP gRPC API address for the gobgp CLI; empty disables it")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-listen", defaultDebugAddr, "address of the debug views and /metrics")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	f.dataplane.register(cmd.Flags())
 	return cmd
 }
 
@@ -96,11 +98,25 @@ func run(ctx context.Context, f runFlags) error {
 		return err
 	}
 
+	dp, configs, err := startDataplane(ctx, log.WithName("dataplane"), f.dataplane, table, reg, configs)
+	if err != nil {
+		return err
+	}
+	handler := debug.Handler(table, a, reg)
+	if dp != nil {
+		defer func() {
+			if err := dp.Close(); err != nil {
+				log.Error(err, "removing the data plane")
+			}
+		}()
+		handler = withDataplane(handler, dp)
+	}
+
 	ln, err := net.Listen("tcp", f.debugAddr)
 	if err != nil {
 		return fmt.Errorf("debug listener: %w", err)
 	}
-	srv := &http.Server{Handler: debug.Handler(table, a, reg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error(err, "debug server")
