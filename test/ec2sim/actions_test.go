@@ -46,6 +46,7 @@ func TestDescribeSeed(t *testing.T) {
 		{"tag-key", []types.Filter{{Name: aws.String("tag-key"), Values: []string{"Name"}}}, []string{subnetA, subnetB, "subnet-0a1b2c3d4e5f60003", subnetA2}},
 		{"and", []types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-east-1a"}}, {Name: aws.String("tag:Name"), Values: []string{"private-?"}}}, []string{subnetA}},
 		{"cidr", []types.Filter{{Name: aws.String("cidr-block"), Values: []string{"10.1.0.0/20"}}}, []string{subnetA2}},
+		{"cidr-wildcard", []types.Filter{{Name: aws.String("cidr-block"), Values: []string{"10.1.*"}}}, []string{subnetA2}},
 		{"none", []types.Filter{{Name: aws.String("tag:Name"), Values: []string{"nope"}}}, nil},
 	}
 	for _, tc := range tests {

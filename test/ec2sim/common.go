@@ -3,7 +3,6 @@ package ec2sim
 import (
 	"encoding/base64"
 	"fmt"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,12 +127,36 @@ func match(fs []filter, f fields, tags map[string]string) (bool, *apiError) {
 func anyMatch(patterns, values []string) bool {
 	for _, pat := range patterns {
 		for _, v := range values {
-			if ok, err := path.Match(pat, v); (err == nil && ok) || pat == v {
+			if wildcard(pat, v) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// wildcard matches EC2 filter values: * is any run of characters (slashes included,
+// so "10.0.*" matches "10.0.0.0/16"), ? one character, \ escapes.
+func wildcard(pat, v string) bool {
+	if pat == "" {
+		return v == ""
+	}
+	switch pat[0] {
+	case '*':
+		for i := 0; i <= len(v); i++ {
+			if wildcard(pat[1:], v[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return v != "" && wildcard(pat[1:], v[1:])
+	case '\\':
+		if len(pat) > 1 {
+			pat = pat[1:]
+		}
+	}
+	return v != "" && v[0] == pat[0] && wildcard(pat[1:], v[1:])
 }
 
 // page applies MaxResults/NextToken to ids (sorted for a stable order). The token is

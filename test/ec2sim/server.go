@@ -54,6 +54,9 @@ type Sim struct {
 	faults Faults
 	stats  Stats
 	admin  http.Handler
+	// closed stops state changes once the server is closed, so a simulator restarted
+	// on the same directory never races a request still running in the old one.
+	closed bool
 }
 
 // Stats counts what the simulator answered.
@@ -207,6 +210,9 @@ func (s *Sim) serve(ctx context.Context, r *http.Request, name string, p params)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "Unavailable", Message: "The service is unavailable."}
+	}
 	s.stats.Requests++
 	s.stats.ByAction[name]++
 	if aerr := s.injected(name); aerr != nil {
@@ -412,6 +418,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Close stops the server abruptly (like a kill): in-flight requests are cut. The state
 // on disk is whatever the last completed request left, which is what a restart resumes.
 func (s *Server) Close() error {
+	s.Sim.mu.Lock()
+	s.Sim.closed = true
+	s.Sim.mu.Unlock()
 	err := s.http.Close()
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return fmt.Errorf("ec2sim serve: %w", serr)
