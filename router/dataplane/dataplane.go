@@ -21,6 +21,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 )
 
 // Encapsulation overheads, in bytes, added to an inner IPv4 packet.
@@ -122,6 +123,9 @@ func (d *Dataplane) load() error {
 	}
 	opts := &ebpf.CollectionOptions{}
 	if d.cfg.PinPath != "" {
+		if err := checkBPFFS(d.cfg.PinPath); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(d.cfg.PinPath, 0o700); err != nil {
 			return fmt.Errorf("dataplane: pin directory: %w", err)
 		}
@@ -239,6 +243,18 @@ func (d *Dataplane) linkPin(ifname string) string {
 		return ""
 	}
 	return filepath.Join(d.cfg.PinPath, "tcx_ingress_"+ifname)
+}
+
+// checkBPFFS fails early, with the fix, when the pin directory is not on a bpffs.
+func checkBPFFS(pin string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(pin), &st); err != nil {
+		return fmt.Errorf("dataplane: pin path %s: %w", pin, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("dataplane: %s is not on a bpffs (mount -t bpf bpf %s, or a hostPath of the node's /sys/fs/bpf)", filepath.Dir(pin), filepath.Dir(pin))
+	}
+	return nil
 }
 
 // checkForwarding fails early when IPv4 forwarding is off on ifname: bpf_fib_lookup
