@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"text/tabwriter"
@@ -80,7 +81,8 @@ func NewFIBView(t *fib.Table) FIBView {
 	return v
 }
 
-// Handler serves /debug/fib, /debug/sessions, /debug/vns, /metrics and /healthz.
+// Handler serves /debug/fib, /debug/sessions, /debug/vns, /debug/pprof, /metrics and
+// /healthz.
 // Views answer JSON; `?format=text` gives a table.
 func Handler(t *fib.Table, st State, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
@@ -108,6 +110,9 @@ func Handler(t *fib.Table, st State, gatherer prometheus.Gatherer) http.Handler 
 		}
 		serve(w, r, views, func(out io.Writer) { WriteVNs(out, views) })
 	})
+	// profiles, on the same local-only listener: memory questions at 100k routes
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := st.VNs(); err != nil {

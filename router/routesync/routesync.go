@@ -87,6 +87,8 @@ type vnState struct {
 	rd    RD
 	// pods counts imported routes inside each subnet: a subnet is advertised while > 0.
 	pods map[netip.Prefix]int
+	// routes counts the VN's imported paths.
+	routes int
 }
 
 // Syncer is safe for concurrent use.
@@ -102,7 +104,8 @@ type Syncer struct {
 	vns      map[string]*vnState
 	byRT     map[config.RouteTarget]string
 	pods     map[vpnKey]podRoute
-	byPrefix map[netip.Prefix]map[vpnKey]struct{}
+	// byPrefix lists the RDs carrying each prefix (usually one): its ECMP set.
+	byPrefix map[netip.Prefix][]vpnKey
 	vpc      map[netip.Prefix]netip.Addr
 	// OnReject is called for every path ignored, with a reason (metrics hook).
 	OnReject func(reason string)
@@ -116,7 +119,7 @@ func New(log logr.Logger, table *fib.Table, adv Advertiser, routerID netip.Addr,
 		vns:      map[string]*vnState{},
 		byRT:     map[config.RouteTarget]string{},
 		pods:     map[vpnKey]podRoute{},
-		byPrefix: map[netip.Prefix]map[vpnKey]struct{}{},
+		byPrefix: map[netip.Prefix][]vpnKey{},
 		vpc:      map[netip.Prefix]netip.Addr{},
 		OnReject: func(string) {},
 	}
@@ -209,11 +212,16 @@ func (vn *vnState) export(p netip.Prefix) Export {
 // removeVN withdraws everything the VN caused: pod routes, aggregates, exports, label.
 func (s *Syncer) removeVN(name string) error {
 	vn := s.vns[name]
-	for _, k := range slices.SortedFunc(maps.Keys(s.pods), compareKey) {
-		if s.pods[k].vn == name {
-			if err := s.dropPod(k); err != nil {
-				return err
-			}
+	var drop []vpnKey
+	for k, r := range s.pods {
+		if r.vn == name {
+			drop = append(drop, k)
+		}
+	}
+	slices.SortFunc(drop, compareKey)
+	for _, k := range drop {
+		if err := s.dropPod(k); err != nil {
+			return err
 		}
 	}
 	for _, p := range slices.SortedFunc(maps.Keys(s.vpc), comparePrefix) {
@@ -294,18 +302,18 @@ func rejectReason(p VPNPath) string {
 
 func (s *Syncer) addPod(k vpnKey, r podRoute) error {
 	_, existed := s.pods[k]
-	s.pods[k] = r
-	set := s.byPrefix[k.prefix]
-	if set == nil {
-		set = map[vpnKey]struct{}{}
-		s.byPrefix[k.prefix] = set
+	if !existed {
+		s.byPrefix[k.prefix] = append(s.byPrefix[k.prefix], k)
 	}
-	set[k] = struct{}{}
+	s.pods[k] = r
 	if err := s.programPrefix(k.prefix); err != nil {
 		return err
 	}
 	if existed {
 		return nil
+	}
+	if vn, ok := s.vns[r.vn]; ok {
+		vn.routes++
 	}
 	return s.countPod(r.vn, k.prefix, +1)
 }
@@ -313,11 +321,13 @@ func (s *Syncer) addPod(k vpnKey, r podRoute) error {
 func (s *Syncer) dropPod(k vpnKey) error {
 	r := s.pods[k]
 	delete(s.pods, k)
-	if set := s.byPrefix[k.prefix]; set != nil {
-		delete(set, k)
-		if len(set) == 0 {
-			delete(s.byPrefix, k.prefix)
-		}
+	if vn, ok := s.vns[r.vn]; ok {
+		vn.routes--
+	}
+	if keys := slices.DeleteFunc(s.byPrefix[k.prefix], func(o vpnKey) bool { return o == k }); len(keys) > 0 {
+		s.byPrefix[k.prefix] = keys
+	} else {
+		delete(s.byPrefix, k.prefix)
 	}
 	if err := s.programPrefix(k.prefix); err != nil {
 		return err
@@ -337,7 +347,7 @@ func (s *Syncer) programPrefix(p netip.Prefix) error {
 	}
 	hops := make([]fib.NextHop, 0, len(set))
 	vn := ""
-	for k := range set {
+	for _, k := range set {
 		r := s.pods[k]
 		hops = append(hops, r.hop)
 		if vn == "" || r.vn < vn {
@@ -454,17 +464,13 @@ type VNStatus struct {
 func (s *Syncer) VNs() []VNStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	counts := map[string]int{}
-	for _, r := range s.pods {
-		counts[r.vn]++
-	}
 	out := make([]VNStatus, 0, len(s.vns))
 	for _, name := range slices.Sorted(maps.Keys(s.vns)) {
 		vn := s.vns[name]
 		out = append(out, VNStatus{
 			Name: name, RouteTarget: vn.cfg.RouteTarget, Label: vn.label, RD: vn.rd,
 			Reachable: slices.SortedFunc(maps.Keys(vn.pods), comparePrefix),
-			PodRoutes: counts[name],
+			PodRoutes: vn.routes,
 		})
 	}
 	return out

@@ -46,6 +46,8 @@ type BIRDPeer struct {
 	Name    string
 	Address netip.Addr
 	ASN     uint32
+	// Local is BIRD's address on the session; the config's Address unless set.
+	Local netip.Addr
 }
 
 // ControlNodeConfig is a BIRD acting as a CN2 control node (or, with no VNs, as a plain
@@ -59,12 +61,30 @@ type ControlNodeConfig struct {
 	Keepalive, Hold time.Duration
 	// Disabled starts the sessions administratively down (`birdc enable NAME` starts them).
 	Disabled bool
+	// Resolve, when set, makes the sessions resolve next hops recursively through these
+	// static routes (a receiver that is not on the vRouters' network); otherwise next
+	// hops must be directly connected.
+	Resolve []StaticRoute
+}
+
+// StaticRoute is an IPv4 route for next-hop resolution.
+type StaticRoute struct {
+	Prefix netip.Prefix
+	Via    netip.Addr
 }
 
 var birdTemplate = template.Must(template.New("bird").Parse(`router id {{.Address}};
 log stderr { info, remote, warning, error, auth, fatal, bug };
 protocol device {}
 vpn4 table vpntab;
+{{- if .Resolve}}
+protocol static nexthops {
+  ipv4;
+{{- range .Resolve}}
+  route {{.Prefix}} via {{.Via}};
+{{- end}}
+}
+{{- end}}
 {{range .VNs}}
 protocol static pods_{{.Name}} {
   vpn4 {
@@ -84,14 +104,14 @@ protocol static pods_{{.Name}} {
 {{end}}
 {{- range .Peers}}
 protocol bgp {{.Name}} {
-  local {{$.Address}} as {{$.ASN}};
+  local {{if .Local.IsValid}}{{.Local}}{{else}}{{$.Address}}{{end}} as {{$.ASN}};
   neighbor {{.Address}} as {{.ASN}};
   direct;
 {{- if $.Disabled}}
   disabled;
 {{- end}}
   hold time {{$.HoldSec}}; keepalive time {{$.KeepaliveSec}}; connect retry time 1;
-  vpn4 mpls { table vpntab; import all; export all; gateway direct; };
+  vpn4 mpls { table vpntab; import all; export all; {{if $.Resolve}}gateway recursive; igp table master4;{{else}}gateway direct;{{end}} };
 }
 {{end}}`))
 

@@ -141,7 +141,7 @@ func splitLines(s string) []string {
 
 // Topology is the lab: TGW (two bgpd), router, control node (BIRD), compute (vRouters).
 type Topology struct {
-	Net                            *netlab.Lab
+	Net                           *netlab.Lab
 	TGW, RouterHost, Ctl, Compute *netlab.Host
 }
 
