@@ -101,9 +101,9 @@ type Syncer struct {
 	base     uint32
 	tunnel   func(peer netip.Addr) netip.Addr
 
-	vns      map[string]*vnState
-	byRT     map[config.RouteTarget]string
-	pods     map[vpnKey]podRoute
+	vns  map[string]*vnState
+	byRT map[config.RouteTarget]string
+	pods map[vpnKey]podRoute
 	// byPrefix lists the RDs carrying each prefix (usually one): its ECMP set.
 	byPrefix map[netip.Prefix][]vpnKey
 	vpc      map[netip.Prefix]netip.Addr
