@@ -46,6 +46,7 @@ type runFlags struct {
 	debugAddr  string
 	verbose    bool
 	dataplane  dataplaneFlags
+	cluster    clusterFlags
 }
 
 func runCmd() *cobra.Command {
@@ -54,8 +55,8 @@ func runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "run the router with its config from a file or from the cluster",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.configPath == "" {
-				return errors.New("--config FILE is required")
+			if (f.configPath == "") == !f.cluster.enabled {
+				return errors.New("give exactly one of --config FILE and --cluster")
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -66,6 +67,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.grpcListen, "grpc-listen", "127.0.0.1:50051", "GoBGP gRPC API address for the gobgp CLI; empty disables it")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-listen", defaultDebugAddr, "address of the debug views and /metrics")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	f.cluster.register(cmd)
 	f.dataplane.register(cmd.Flags())
 	return cmd
 }
@@ -92,8 +94,13 @@ func run(ctx context.Context, f runFlags) error {
 		return err
 	}
 
+	var configs <-chan config.Config
 	var sink status.Sink
-	configs, err := config.WatchFile(ctx, log.WithName("config"), f.configPath)
+	if f.cluster.enabled {
+		configs, sink, err = f.cluster.start(ctx, log.WithName("cluster"))
+	} else {
+		configs, err = config.WatchFile(ctx, log.WithName("config"), f.configPath)
+	}
 	if err != nil {
 		return err
 	}

@@ -30,10 +30,11 @@ func toSession(p *api.Peer, roles map[netip.Addr]status.Role) status.Session {
 	addr, _ := netip.ParseAddr(p.GetConf().GetNeighborAddress())
 	st := p.GetState()
 	ses := status.Session{
-		Peer:  addr.String(),
-		ASN:   p.GetConf().GetPeerAsn(),
-		Role:  roles[addr],
-		State: strings.ToLower(strings.TrimPrefix(st.GetSessionState().String(), "SESSION_STATE_")),
+		Peer:     addr.String(),
+		ASN:      p.GetConf().GetPeerAsn(),
+		LocalASN: p.GetConf().GetLocalAsn(),
+		Role:     roles[addr],
+		State:    strings.ToLower(strings.TrimPrefix(st.GetSessionState().String(), "SESSION_STATE_")),
 	}
 	if t := p.GetTimers().GetState(); t != nil {
 		if ses.Established() && t.Uptime != nil {
@@ -43,10 +44,25 @@ func toSession(p *api.Peer, roles map[netip.Addr]status.Role) status.Session {
 		}
 	}
 	for _, af := range p.GetAfiSafis() {
+		if f := af.GetConfig().GetFamily(); f != nil {
+			ses.Families = append(ses.Families, familyName(f))
+		}
 		if a := af.GetState(); a != nil {
 			ses.Received += a.Received
 			ses.Advertised += a.Advertised
 		}
 	}
 	return ses
+}
+
+func familyName(f *api.Family) string {
+	switch {
+	case sameFamily(f, familyIPv4):
+		return "ipv4-unicast"
+	case sameFamily(f, familyVPNv4):
+		return "l3vpn-ipv4-unicast"
+	case sameFamily(f, familyRTC):
+		return "rtc"
+	}
+	return fmt.Sprintf("afi-%d-safi-%d", f.Afi, f.Safi)
 }

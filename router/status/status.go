@@ -25,7 +25,11 @@ const (
 type Session struct {
 	Peer string `json:"peer"`
 	ASN  uint32 `json:"asn"`
-	Role Role   `json:"role"`
+	// LocalASN is the router's AS on the session.
+	LocalASN uint32 `json:"localASN,omitempty"`
+	Role     Role   `json:"role"`
+	// Families are the address families configured on the session.
+	Families []string `json:"families,omitempty"`
 	// State is the BGP FSM state in lower case: idle, connect, active, opensent,
 	// openconfirm, established.
 	State string `json:"state"`
@@ -148,6 +152,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 }
 
 func sameReport(a, b Session) bool {
-	return a.Peer == b.Peer && a.ASN == b.ASN && a.Role == b.Role && a.State == b.State &&
+	return a.Peer == b.Peer && a.ASN == b.ASN && a.LocalASN == b.LocalASN && a.Role == b.Role && a.State == b.State &&
+		slices.Equal(a.Families, b.Families) &&
 		a.Since.Equal(b.Since) && a.Received == b.Received && a.Advertised == b.Advertised
 }
