@@ -1,0 +1,198 @@
+package serve
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	gsiv1 "github.com/opengsi/gsi/api/core/v1"
+	"github.com/opengsi/gsi/test/envtest"
+	"github.com/opengsi/gsi/webhook/certs"
+)
+
+// TestServeEndToEnd runs gsi-webhook as the binary does, against a real API server with
+// manifests/webhook's configurations (service references turned into a local URL, no
+// caBundle): the webhook issues its certificate, patches the caBundle, and refusals come
+// through. Then the webhook is stopped, and the failure policies are checked: gsi's own
+// objects are refused, everything else (CN2's pods included) goes on.
+func TestServeEndToEnd(t *testing.T) {
+	env := envtest.Start(t)
+	c := env.Client
+	ctx := t.Context()
+	for _, ns := range []string{gsiv1.DefaultNamespace, "contrail", "apps"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freePort(t)
+	installConfigurations(t, c, fmt.Sprintf("https://127.0.0.1:%d", port))
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(runCtx, env.Config, Options{
+			Namespace: gsiv1.DefaultNamespace, ServiceName: "gsi-webhook", CertSecret: "gsi-webhook-tls", Configuration: "gsi-webhook",
+			Host: "127.0.0.1", Port: port, ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")},
+			MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t),
+		})
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: gsiv1.DefaultNamespace, Name: "crpd-license"}, Data: map[string][]byte{gsiv1.LicenseSecretKey: []byte("license")}}
+	if err := c.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	bad := newTGW("bad", "169.254.5.0")
+	err := waitForWebhook(t, func() error { return c.Create(ctx, bad.DeepCopy()) })
+	if err == nil || !strings.Contains(err.Error(), "spec.bgpCidr") || !strings.Contains(err.Error(), "reserved by AWS") {
+		t.Fatalf("the reserved inside block was not refused by the webhook: %v", err)
+	}
+	good := newTGW("tgw1", "169.254.10.0")
+	if err := c.Create(ctx, good); err != nil {
+		t.Fatalf("a valid TransitGateway was refused: %v", err)
+	}
+	if good.Spec.CrpdContainer == nil || good.Spec.CrpdContainer.Image != "gsi-router" {
+		t.Fatalf("defaults not applied: %+v", good.Spec.CrpdContainer)
+	}
+	tlsSecret := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: gsiv1.DefaultNamespace, Name: "gsi-webhook-tls"}, tlsSecret); err != nil || len(tlsSecret.Data[certs.KeyCABundle]) == 0 {
+		t.Fatalf("certificate Secret: %v", err)
+	}
+
+	// Outage.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("gsi-webhook stopped with %v", err)
+	}
+	done <- nil // for the cleanup
+	err = c.Create(ctx, newTGW("during-outage", "169.254.30.0"))
+	if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
+		t.Fatalf("a TransitGateway was admitted without its webhook (failurePolicy Fail): %v", err)
+	}
+	if err := c.Delete(ctx, secret); err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
+		t.Fatalf("the license Secret was deleted without the webhook's check: %v", err)
+	}
+	for _, ns := range []string{"contrail", "apps"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pod"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatalf("a pod in %s was blocked by the webhook outage: %v", ns, err)
+		}
+	}
+	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "db"}, StringData: map[string]string{"password": "x"}}
+	if err := c.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, other); err != nil {
+		t.Fatalf("an unrelated Secret was blocked by the webhook outage: %v", err)
+	}
+}
+
+func newTGW(name, bgpCidr string) *gsiv1.TransitGateway {
+	return &gsiv1.TransitGateway{
+		ObjectMeta: metav1.ObjectMeta{Namespace: gsiv1.DefaultNamespace, Name: name},
+		Spec: gsiv1.TransitGatewaySpec{
+			SubnetIDs: []string{"subnet-0a1b2c3d"}, TransitASN: 64513, TransitCIDR: "192.0.2.0/24", BgpCidr: bgpCidr,
+		},
+	}
+}
+
+// waitForWebhook retries create until the webhook answers (the configuration's caBundle
+// reaches the API server's webhook client asynchronously).
+func waitForWebhook(t *testing.T, create func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := create()
+		if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
+			return err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook never answered: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// installConfigurations creates manifests/webhook/webhooks.yaml's configurations, each
+// service reference replaced by base+path, with no caBundle.
+func installConfigurations(t *testing.T, c client.Client, base string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(envtest.RepoRoot(), "manifests", "webhook", "webhooks.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := yaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if err != nil { // io.EOF at the end
+			break
+		}
+		var meta metav1.TypeMeta
+		if err := sigsyaml.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		var obj client.Object
+		switch meta.Kind {
+		case "MutatingWebhookConfiguration":
+			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			mustUnmarshal(t, doc, m)
+			for i := range m.Webhooks {
+				toURL(&m.Webhooks[i].ClientConfig, base)
+			}
+			obj = m
+		case "ValidatingWebhookConfiguration":
+			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			mustUnmarshal(t, doc, v)
+			for i := range v.Webhooks {
+				toURL(&v.Webhooks[i].ClientConfig, base)
+			}
+			obj = v
+		default:
+			continue
+		}
+		if err := c.Create(t.Context(), obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("installing %s: %v", meta.Kind, err)
+		}
+	}
+}
+
+func mustUnmarshal(t *testing.T, doc []byte, into any) {
+	t.Helper()
+	if err := sigsyaml.UnmarshalStrict(doc, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func toURL(cc *admissionregistrationv1.WebhookClientConfig, base string) {
+	url := base + *cc.Service.Path
+	cc.URL, cc.Service, cc.CABundle = &url, nil, nil
+}
