@@ -18,6 +18,7 @@ import (
 // by it, not by our own parsing.
 type Capture struct {
 	ifc  string
+	base int // frames the interface had passed when the capture started
 	h    *netlab.Host
 	p    *netlab.Process
 	file string
@@ -45,6 +46,7 @@ func StartCapture(t testing.TB, h *netlab.Host, ifc string) *Capture {
 		}
 		return nil
 	})
+	c.base = c.ifaceFrames(t)
 	return c
 }
 
@@ -120,23 +122,14 @@ func (c *Capture) Stop(t testing.TB) []Frame {
 }
 
 // drain waits until tcpdump has written as many frames as the interface has passed
-// (received + sent) so far; a capture that cannot catch up is stopped anyway after a
-// while and the test judges what it holds.
+// (received + sent) since the capture started; a capture that lost frames is stopped
+// when it stops growing, and the test judges what it holds.
 func (c *Capture) drain(t testing.TB) {
 	t.Helper()
-	var want int
-	for _, dir := range []string{"rx_packets", "tx_packets"} {
-		out, err := c.h.Output("cat", "/sys/class/net/"+c.ifc+"/statistics/"+dir)
-		if err != nil {
-			t.Fatalf("interface counters: %v", err)
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(out))
-		if err != nil {
-			t.Fatalf("interface counters: %v", err)
-		}
-		want += n
-	}
-	deadline := time.Now().Add(10 * time.Second)
+	want := c.ifaceFrames(t) - c.base
+	// frames the kernel dropped from tcpdump's buffer never come: stop waiting once
+	// the file has not grown for a second
+	last, lastGrowth := -1, time.Now()
 	for {
 		n, err := pcapFrames(c.file)
 		if err != nil {
@@ -145,12 +138,33 @@ func (c *Capture) drain(t testing.TB) {
 		if n >= want {
 			return
 		}
-		if time.Now().After(deadline) {
+		if n != last {
+			last, lastGrowth = n, time.Now()
+		}
+		if time.Since(lastGrowth) > time.Second {
 			t.Logf("capture on %s: %d of %d frames written when stopped", c.ifc, n, want)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ifaceFrames is the number of frames the interface has received and sent.
+func (c *Capture) ifaceFrames(t testing.TB) int {
+	t.Helper()
+	var n int
+	for _, dir := range []string{"rx_packets", "tx_packets"} {
+		out, err := c.h.Output("cat", "/sys/class/net/"+c.ifc+"/statistics/"+dir)
+		if err != nil {
+			t.Fatalf("interface counters: %v", err)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("interface counters: %v", err)
+		}
+		n += v
+	}
+	return n
 }
 
 // pcapFrames counts the records of a classic pcap file (the frames are decoded by
