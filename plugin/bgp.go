@@ -30,7 +30,7 @@ two sessions to the transit gateway (inside the GRE tunnel) and one MP-BGP sessi
 control node. It answers what "show bgp summary" on the router would, without exec.`,
 		Example: `  kubectl gsi bgp
   kubectl gsi bgp tgw1 --peer tgw1-0 -o wide`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: o.completeGateways,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(bo.output, outputWide, outputJSON, outputYAML); err != nil {

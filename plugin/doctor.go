@@ -68,7 +68,7 @@ status: controller pods active, GSIPlugin installed, TransitGateways available, 
 gateway and to the CN2 control nodes, exposed networks in every VPC route table and
 advertised, gsi-sg rules. Each check passes, warns or fails with what to do next; the
 command exits 6 when one fails.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(do.output, outputJSON, outputYAML); err != nil {
 				return err

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -51,6 +54,11 @@ func usageError(format string, args ...any) error {
 	return withCode(ExitUsage, fmt.Errorf(format, args...))
 }
 
+// usageArgs makes a cobra argument check's error a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error { return withCode(ExitUsage, check(cmd, args)) }
+}
+
 // ExitCode maps an error returned by a command to the process exit code.
 func ExitCode(err error) int {
 	if err == nil {
@@ -61,6 +69,8 @@ func ExitCode(err error) int {
 		return ee.code
 	}
 	switch {
+	case strings.HasPrefix(err.Error(), "unknown command"):
+		return ExitUsage
 	case apierrors.IsNotFound(err):
 		return ExitNotFound
 	case apierrors.IsForbidden(err), apierrors.IsInvalid(err), apierrors.IsBadRequest(err):

@@ -193,4 +193,3 @@ func (o *Options) colorEnabled(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
 }
-

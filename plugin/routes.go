@@ -25,7 +25,7 @@ func newRoutesCommand(o *Options) *cobra.Command {
 		Short: "Show the exposed prefixes and where they are programmed (VPC route tables, gsi-sg, BGP)",
 		Example: `  kubectl gsi routes
   kubectl gsi routes tgw1 -o wide`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: o.completeGateways,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(ro.output, outputWide, outputJSON, outputYAML); err != nil {

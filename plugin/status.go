@@ -30,7 +30,7 @@ func newStatusCommand(o *Options) *cobra.Command {
 		Example: `  kubectl gsi status
   kubectl gsi status tgw1 -o wide
   kubectl gsi status -o json`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: o.completeGateways,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(so.output, outputWide, outputJSON, outputYAML); err != nil {

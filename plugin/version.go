@@ -34,7 +34,7 @@ func newVersionCommand(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version, and the cluster's and gsi controller's when reachable",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(vo.output, outputJSON, outputYAML); err != nil {
 				return err
