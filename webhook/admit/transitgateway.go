@@ -19,7 +19,9 @@ import (
 
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=transitgateways,verbs=get;list
 // +kubebuilder:rbac:groups=plugins.juniper.net,resources=gsiplugins,verbs=list
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets are read only in the gsi namespace: a TransitGateway elsewhere gets a warning
+// instead of a license check unless gsi-webhook is granted get on that namespace's Secrets.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=contrail-gsi
 
 var tgwKind = schema.GroupKind{Group: gsiv1.GroupVersion.Group, Kind: "TransitGateway"}
 
@@ -99,11 +101,16 @@ func (v *tgwValidator) facts(ctx context.Context, tgw *gsiv1.TransitGateway, che
 		f.Others = append(f.Others, rules.TransitGatewayRef{Namespace: o.Namespace, Name: o.Name, TransitCIDR: o.Spec.TransitCIDR, BgpCidr: o.Spec.BgpCidr, Scale: rules.EffectiveScale(o.Spec)})
 	}
 	if checkLicense {
-		l, err := license(ctx, v.c.Reader, tgw.Namespace, rules.LicenseSecretName(tgw.Spec))
-		if err != nil {
+		name := rules.LicenseSecretName(tgw.Spec)
+		l, err := license(ctx, v.c.Reader, tgw.Namespace, name)
+		switch {
+		case apierrors.IsForbidden(err):
+			warns = append(warns, fmt.Sprintf("spec.licenseSecretName: gsi-webhook may not read Secrets in %s, so Secret %s was not checked (grant it get on secrets there)", tgw.Namespace, name))
+		case err != nil:
 			return f, nil, err
+		default:
+			f.License = l
 		}
-		f.License = l
 	}
 	return f, warns, nil
 }

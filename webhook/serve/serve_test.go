@@ -15,12 +15,16 @@ import (
 	"github.com/go-logr/logr/testr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/opengsi/gsi/api/cn2"
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
 	"github.com/opengsi/gsi/test/envtest"
 	"github.com/opengsi/gsi/webhook/certs"
@@ -42,11 +46,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	port := freePort(t)
 	installConfigurations(t, c, fmt.Sprintf("https://127.0.0.1:%d", port))
+	// The webhook runs as its ServiceAccount with nothing but the roles generated from
+	// its +kubebuilder:rbac markers: a missing permission fails this test.
+	cfg := asWebhookServiceAccount(t, env)
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, env.Config, Options{
+		done <- Run(runCtx, cfg, Options{
 			Namespace: gsiv1.DefaultNamespace, ServiceName: "gsi-webhook", CertSecret: "gsi-webhook-tls", Configuration: "gsi-webhook",
 			Host: "127.0.0.1", Port: port, ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")},
 			MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t),
@@ -72,6 +79,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if good.Spec.CrpdContainer == nil || good.Spec.CrpdContainer.Image != "gsi-router" {
 		t.Fatalf("defaults not applied: %+v", good.Spec.CrpdContainer)
+	}
+	vn := &unstructured.Unstructured{}
+	vn.SetGroupVersionKind(cn2.GroupKind(cn2.KindVirtualNetwork).WithVersion("v1alpha1"))
+	vn.SetNamespace("apps")
+	vn.SetName("blue")
+	vn.SetLabels(map[string]string{gsiv1.ExposeLabel: "tgw-nope"})
+	if err := c.Create(ctx, vn); err == nil || !strings.Contains(err.Error(), "no TransitGateway contrail-gsi/tgw-nope") {
+		t.Fatalf("exposure through a missing TransitGateway: %v", err)
 	}
 	tlsSecret := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: gsiv1.DefaultNamespace, Name: "gsi-webhook-tls"}, tlsSecret); err != nil || len(tlsSecret.Data[certs.KeyCABundle]) == 0 {
@@ -103,6 +118,56 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if err := c.Delete(ctx, other); err != nil {
 		t.Fatalf("an unrelated Secret was blocked by the webhook outage: %v", err)
+	}
+}
+
+// asWebhookServiceAccount installs the generated RBAC (manifests/rbac/webhook/role.yaml,
+// the bindings) and returns a config impersonating gsi-webhook's ServiceAccount.
+func asWebhookServiceAccount(t *testing.T, env *envtest.Env) *rest.Config {
+	t.Helper()
+	root := envtest.RepoRoot()
+	for _, f := range []string{"manifests/rbac/webhook/role.yaml", "manifests/webhook/rolebinding.yaml"} {
+		createAll(t, env.Client, filepath.Join(root, f))
+	}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "gsi-webhook"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "gsi-webhook"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "gsi-webhook", Namespace: gsiv1.DefaultNamespace}},
+	}
+	if err := env.Client.Create(t.Context(), crb); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + gsiv1.DefaultNamespace + ":gsi-webhook",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + gsiv1.DefaultNamespace, "system:authenticated"},
+	}
+	return cfg
+}
+
+// createAll creates every document of a YAML file.
+func createAll(t *testing.T, c client.Client, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := yaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if err != nil {
+			return
+		}
+		u := &unstructured.Unstructured{}
+		if err := sigsyaml.Unmarshal(doc, &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := c.Create(t.Context(), u); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 }
 
