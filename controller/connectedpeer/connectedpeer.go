@@ -27,8 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/opengsi/gsi/api/cn2"
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
@@ -167,7 +167,10 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 		}
 	}
 	p.summarize()
-	return res, awsErr
+	if awsErr != nil {
+		return ctrl.Result{}, awsErr
+	}
+	return res, nil
 }
 
 // summarize sets BGPEstablished, Ready and the state.
@@ -380,5 +383,3 @@ func internalIP(n *corev1.Node) netip.Addr {
 	}
 	return netip.Addr{}
 }
-
-

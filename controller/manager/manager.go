@@ -66,6 +66,9 @@ type Options struct {
 	RuleLimit    int
 	Pod          connectedpeer.PodOptions
 
+	// NewAWSClient builds the EC2 clients (nil: aws.New); tests wrap the transport.
+	NewAWSClient cloud.NewClientFunc
+
 	MaxConcurrentReconciles int
 	// SkipNameValidation lets tests run several managers in one process.
 	SkipNameValidation bool
@@ -163,6 +166,7 @@ func setup(mgr manager.Manager, o Options) error {
 		Namespace: o.Namespace, ClusterName: o.ClusterName, Region: o.AWSRegion,
 		AWS: aws.Config{Endpoint: o.AWSEndpoint, Credentials: o.AWSCredentials, MaxAttempts: o.AWSMaxAttempts, MaxBackoff: o.AWSMaxBackoff,
 			RateLimits: o.AWSRateLimits, Registerer: ctrlmetrics.Registry, Logger: o.Logger.WithName("aws")},
+		NewClient: o.NewAWSClient,
 	}, mgr.GetClient(), mgr.GetAPIReader())
 	reader := cn2.New(mgr.GetClient())
 	if err := (&gsiplugin.Reconciler{Client: mgr.GetClient(), Cloud: provider, Recorder: mgr.GetEventRecorder("gsi-gsiplugin"),

@@ -32,17 +32,31 @@ func (ps *pass) infra(ctx context.Context) (*infra, ctrl.Result, error) {
 	tgw := ps.tgw
 	m := ps.r.memoFor(tgw.UID)
 	if m.infra != nil && m.infra.ready && m.generation == tgw.Generation && since(m.infraAt) < ps.r.Resync {
+		// Set every owned field again: the cached object this pass started from may
+		// predate the last status write.
+		ps.recordIDs(m.infra)
+		setCondition(tgw, gsiv1.ConditionAWSReady, true, ReasonAvailable, availableMessage(m.infra))
 		return m.infra, ctrl.Result{}, nil
 	}
 	inf, res, err := ps.provision(ctx)
 	if err == nil && inf != nil && inf.ready {
 		m.generation, m.infraAt, m.infra = tgw.Generation, time.Now(), inf
 		m.exposureHash = "" // describe the routes again too after a full check
-		setCondition(tgw, gsiv1.ConditionAWSReady, true, ReasonAvailable, fmt.Sprintf(
-			"transit gateway %s, VPC attachment %s and Connect attachment %s available; security groups %v",
-			inf.tgw.ID, inf.vpcAtt.ID, inf.connect.ID, tgw.Status.SecurityGroupIDs))
+		setCondition(tgw, gsiv1.ConditionAWSReady, true, ReasonAvailable, availableMessage(inf))
 	}
 	return inf, res, err
+}
+
+func availableMessage(inf *infra) string {
+	return fmt.Sprintf("transit gateway %s, VPC attachment %s and Connect attachment %s available; security group %s",
+		inf.tgw.ID, inf.vpcAtt.ID, inf.connect.ID, inf.groups[0].ID)
+}
+
+// recordIDs puts the AWS ids of a verified infra into the status.
+func (ps *pass) recordIDs(inf *infra) {
+	st := &ps.tgw.Status
+	st.TransitGatewayID, st.VPCAttachmentID, st.ConnectAttachmentID = inf.tgw.ID, inf.vpcAtt.ID, inf.connect.ID
+	st.SecurityGroupIDs = groupIDs(inf.groups)
 }
 
 func (ps *pass) provision(ctx context.Context) (*infra, ctrl.Result, error) {

@@ -36,9 +36,9 @@ const (
 
 // pass is one reconcile of a TransitGateway that is not being deleted.
 type pass struct {
-	r   *Reconciler
-	tgw *gsiv1.TransitGateway
-	log logr.Logger
+	r     *Reconciler
+	tgw   *gsiv1.TransitGateway
+	log   logr.Logger
 	env   *cloud.Env
 	p     params
 	peers []gsiv1.ConnectedPeer
