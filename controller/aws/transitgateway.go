@@ -387,24 +387,25 @@ func (c *Client) SearchTransitGatewayRoutes(ctx context.Context, q TGWRouteQuery
 	if q.AttachmentID != "" {
 		filters = append(filters, types.Filter{Name: sdkaws.String("attachment.transit-gateway-attachment-id"), Values: []string{q.AttachmentID}})
 	}
-	var out []TGWRoute
-	p := ec2.NewSearchTransitGatewayRoutesPaginator(c.ec2, &ec2.SearchTransitGatewayRoutesInput{
+	// EC2 does not paginate this call: it answers at most 1000 routes and flags the rest.
+	page, err := c.ec2.SearchTransitGatewayRoutes(ctx, &ec2.SearchTransitGatewayRoutesInput{
 		TransitGatewayRouteTableId: sdkaws.String(q.RouteTableID), Filters: filters, MaxResults: sdkaws.Int32(1000),
 	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, wrapErr("SearchTransitGatewayRoutes", err)
+	if err != nil {
+		return nil, wrapErr("SearchTransitGatewayRoutes", err)
+	}
+	if sdkaws.ToBool(page.AdditionalRoutesAvailable) {
+		c.log.Info("transit gateway route table holds more routes than one search returns; narrow the query", "routeTable", q.RouteTableID, "returned", len(page.Routes))
+	}
+	out := make([]TGWRoute, 0, len(page.Routes))
+	for _, r := range page.Routes {
+		route := TGWRoute{DestinationCIDR: sdkaws.ToString(r.DestinationCidrBlock), Type: string(r.Type), State: string(r.State)}
+		for _, a := range r.TransitGatewayAttachments {
+			route.Attachments = append(route.Attachments, TGWRouteAttachment{
+				AttachmentID: sdkaws.ToString(a.TransitGatewayAttachmentId), ResourceID: sdkaws.ToString(a.ResourceId), ResourceType: string(a.ResourceType),
+			})
 		}
-		for _, r := range page.Routes {
-			route := TGWRoute{DestinationCIDR: sdkaws.ToString(r.DestinationCidrBlock), Type: string(r.Type), State: string(r.State)}
-			for _, a := range r.TransitGatewayAttachments {
-				route.Attachments = append(route.Attachments, TGWRouteAttachment{
-					AttachmentID: sdkaws.ToString(a.TransitGatewayAttachmentId), ResourceID: sdkaws.ToString(a.ResourceId), ResourceType: string(a.ResourceType),
-				})
-			}
-			out = append(out, route)
-		}
+		out = append(out, route)
 	}
 	return out, nil
 }

@@ -254,6 +254,22 @@ func TestTransitGatewayFlow(t *testing.T) {
 		t.Fatalf("search exact: %v", got)
 	}
 
+	// No pagination here (as in EC2): MaxResults caps the answer and flags the rest.
+	for i := range 4 {
+		if err := srv.AddTransitGatewayRoute(f.rtb, "10.24"+string(rune('5'+i))+".0.0/16", f.connect); err != nil {
+			t.Fatal(err)
+		}
+	}
+	capped, err := c.SearchTransitGatewayRoutes(ctx, &ec2.SearchTransitGatewayRoutesInput{TransitGatewayRouteTableId: aws.String(f.rtb), Filters: []types.Filter{stateAny}, MaxResults: aws.Int32(5)})
+	if err != nil || len(capped.Routes) != 5 || !*capped.AdditionalRoutesAvailable || capped.NextToken != nil {
+		t.Fatalf("capped search: %v %+v", err, capped)
+	}
+	for i := range 4 {
+		if err := srv.RemoveTransitGatewayRoute(f.rtb, "10.24"+string(rune('5'+i))+".0.0/16", f.connect); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// VPC route to the TGW is active while the VPC attachment is available.
 	if _, err := c.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: aws.String(rtbPriv), DestinationCidrBlock: aws.String("10.244.0.0/16"), TransitGatewayId: aws.String(f.tgw)}); err != nil {
 		t.Fatal(err)

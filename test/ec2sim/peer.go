@@ -319,9 +319,8 @@ type xTGWRoute struct {
 
 type searchRoutesReply struct {
 	reply
-	Routes    []xTGWRoute `xml:"routeSet>item"`
-	More      bool        `xml:"additionalRoutesAvailable"`
-	NextToken string      `xml:"nextToken,omitempty"`
+	Routes []xTGWRoute `xml:"routeSet>item"`
+	More   bool        `xml:"additionalRoutesAvailable"`
 }
 
 // tgwRoutes computes a TGW route table: the CIDRs of available VPC attachments are
@@ -385,11 +384,20 @@ func (s *Sim) searchTGWRoutes(p params) (any, *apiError) {
 			matched = append(matched, dest)
 		}
 	}
-	pg, next, aerr := page(p, "SearchTransitGatewayRoutes", matched, 5, 1000)
-	if aerr != nil {
+	// SearchTransitGatewayRoutes does not paginate in EC2: it answers at most MaxResults
+	// (default and maximum 1000) routes and sets additionalRoutesAvailable.
+	limit := int64(1000)
+	if v, ok, aerr := p.int64("MaxResults"); aerr != nil {
 		return nil, aerr
+	} else if ok {
+		if v < 5 || v > 1000 {
+			return nil, errf("InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", v)
+		}
+		limit = v
 	}
-	out := &searchRoutesReply{NextToken: next, More: next != ""}
+	slices.Sort(matched)
+	out := &searchRoutesReply{More: int64(len(matched)) > limit}
+	pg := matched[:min(int64(len(matched)), limit)]
 	for _, d := range pg {
 		out.Routes = append(out.Routes, *routes[d])
 	}
