@@ -48,6 +48,7 @@ func (s *Speaker) originate(key string, family *api.Family, announce bool, build
 			return fmt.Errorf("withdraw %s: %w", key, err)
 		}
 		delete(s.paths, key)
+		s.perFamily[familyName(family)]--
 		return nil
 	}
 	if have {
@@ -62,7 +63,15 @@ func (s *Speaker) originate(key string, family *api.Family, announce bool, build
 		return fmt.Errorf("announce %s: %w", key, err)
 	}
 	s.paths[key] = resp.Uuid
+	s.perFamily[familyName(family)]++
 	return nil
+}
+
+// originatedIn returns how many paths the speaker announces in family.
+func (s *Speaker) originatedIn(family string) uint64 {
+	s.advMu.Lock()
+	defer s.advMu.Unlock()
+	return uint64(s.perFamily[family])
 }
 
 // Originated returns how many paths the speaker announces (aggregates, exports,

@@ -12,12 +12,21 @@ import (
 	"github.com/opengsi/gsi/router/status"
 )
 
-// Sessions implements status.Source.
+// Sessions implements status.Source. Advertised counts what the router originates in
+// the session's families while it is up: asking GoBGP (EnableAdvertised) walks every
+// best path through the export policy inside its main loop, which at 100k pod routes
+// stalls route processing once per poll.
 func (s *Speaker) Sessions(ctx context.Context) ([]status.Session, error) {
 	roles := *s.roles.Load()
 	var out []status.Session
-	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		out = append(out, toSession(p, roles))
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		ses := toSession(p, roles)
+		if ses.Established() {
+			for _, f := range ses.Families {
+				ses.Advertised += s.originatedIn(f)
+			}
+		}
+		out = append(out, ses)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list BGP peers: %w", err)
@@ -49,7 +58,6 @@ func toSession(p *api.Peer, roles map[netip.Addr]status.Role) status.Session {
 		}
 		if a := af.GetState(); a != nil {
 			ses.Received += a.Received
-			ses.Advertised += a.Advertised
 		}
 	}
 	return ses

@@ -49,6 +49,8 @@ type Speaker struct {
 	// advMu guards the paths this speaker originated (key → GoBGP UUID).
 	advMu sync.Mutex
 	paths map[string][]byte
+	// perFamily counts the originated paths by family name, for the sessions' report.
+	perFamily map[string]int
 
 	stopWatch context.CancelFunc
 }
@@ -60,10 +62,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (*Speaker, erro
 		srvOpts = append(srvOpts, server.GrpcListenAddress(opts.GRPCListen))
 	}
 	s := &Speaker{
-		log:   opts.Log,
-		srv:   server.NewBgpServer(srvOpts...),
-		peers: map[netip.Addr]*api.Peer{},
-		paths: map[string][]byte{},
+		log:       opts.Log,
+		srv:       server.NewBgpServer(srvOpts...),
+		peers:     map[netip.Addr]*api.Peer{},
+		paths:     map[string][]byte{},
+		perFamily: map[string]int{},
 	}
 	go s.srv.Serve()
 	s.cfg = cfg

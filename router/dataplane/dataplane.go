@@ -53,8 +53,24 @@ type Config struct {
 	// them and replaces the programs atomically: forwarding continues meanwhile.
 	// Empty: nothing outlives the process.
 	PinPath string
-	Log     logr.Logger
+	// Attach chooses how programs are attached: AttachAuto (TCX where the kernel has
+	// it, 6.6+, else a tc clsact filter), AttachTCX or AttachTC.
+	Attach AttachMode
+	Log    logr.Logger
 }
+
+// AttachMode is how the ingress program is attached to an interface.
+type AttachMode uint8
+
+const (
+	// AttachAuto uses TCX when the kernel supports it, tc (cls_bpf) otherwise.
+	AttachAuto AttachMode = iota
+	// AttachTCX uses a TCX link (kernel 6.6+), pinned under PinPath.
+	AttachTCX
+	// AttachTC uses a direct-action cls_bpf filter on a clsact qdisc (older kernels,
+	// EKS AL2023 6.1); the filter outlives the process like a pinned link.
+	AttachTC
+)
 
 // Tunnel is one GRE tunnel to the transit gateway (one Connect peer).
 type Tunnel struct {
@@ -79,7 +95,7 @@ type Dataplane struct {
 	objs gsiObjects
 
 	mu       sync.Mutex
-	links    map[string]link.Link // by interface name
+	links    map[string]attachment // by interface name
 	tunnels  map[netip.Addr]Tunnel
 	routes   map[netip.Prefix]gsiRoute
 	labels   map[uint32]struct{}
@@ -97,7 +113,7 @@ func New(cfg Config) (*Dataplane, error) {
 	d := &Dataplane{
 		cfg:     cfg,
 		log:     cfg.Log,
-		links:   make(map[string]link.Link),
+		links:   make(map[string]attachment),
 		tunnels: make(map[netip.Addr]Tunnel),
 		routes:  make(map[netip.Prefix]gsiRoute),
 		labels:  make(map[uint32]struct{}),
@@ -182,37 +198,104 @@ func (d *Dataplane) attachOne(name string) error {
 	if err := checkForwarding(name); err != nil {
 		return err
 	}
-	if l, ok := d.links[name]; ok {
-		if err := l.Update(d.objs.GsiIngress); err != nil {
+	if a, ok := d.links[name]; ok {
+		if err := a.update(d.objs.GsiIngress); err != nil {
 			return fmt.Errorf("dataplane: replacing program on %s: %w", name, err)
 		}
 		return nil
 	}
+	mode := d.cfg.Attach
+	if mode == AttachAuto {
+		mode = AttachTC
+		if haveTCX() {
+			mode = AttachTCX
+		}
+	}
+	var a attachment
+	if mode == AttachTC {
+		a, err = attachTC(ifc.Index, d.objs.GsiIngress)
+	} else {
+		a, err = d.attachTCX(name, ifc.Index)
+	}
+	if err != nil {
+		return err
+	}
+	d.links[name] = a
+	d.log.Info("attached", "interface", name, "ifindex", ifc.Index, "how", a.String())
+	return nil
+}
+
+// attachment is the program's hook on one interface.
+type attachment interface {
+	// update swaps the program atomically.
+	update(*ebpf.Program) error
+	// remove detaches the program (and removes its pin).
+	remove() error
+	String() string
+}
+
+type tcxAttachment struct {
+	l      link.Link
+	pinned bool
+}
+
+func (a *tcxAttachment) update(p *ebpf.Program) error { return a.l.Update(p) }
+func (a *tcxAttachment) String() string               { return "tcx" }
+func (a *tcxAttachment) remove() error {
+	var errs []error
+	if a.pinned {
+		errs = append(errs, a.l.Unpin())
+	}
+	errs = append(errs, a.l.Close())
+	return errors.Join(errs...)
+}
+
+var tcxSupport struct {
+	once sync.Once
+	ok   bool
+}
+
+// haveTCX probes once whether the kernel has TCX links (6.6+).
+func haveTCX() bool {
+	tcxSupport.once.Do(func() {
+		tcxSupport.ok = probeTCX() == nil
+	})
+	return tcxSupport.ok
+}
+
+// probeTCX attaches nothing: querying loopback's TCX programs fails without TCX.
+func probeTCX() error {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return err
+	}
+	_, err = link.QueryPrograms(link.QueryOptions{Target: lo.Index, Attach: ebpf.AttachTCXIngress})
+	return err
+}
+
+func (d *Dataplane) attachTCX(name string, ifindex int) (attachment, error) {
 	pin := d.linkPin(name)
 	if pin != "" {
-		if l, ok := d.adoptLink(pin, ifc.Index); ok {
-			d.links[name] = l
+		if l, ok := d.adoptLink(pin, ifindex); ok {
 			d.log.Info("adopted pinned attachment, program replaced", "interface", name)
-			return nil
+			return &tcxAttachment{l: l, pinned: true}, nil
 		}
 	}
 	l, err := link.AttachTCX(link.TCXOptions{
-		Interface: ifc.Index,
+		Interface: ifindex,
 		Program:   d.objs.GsiIngress,
 		Attach:    ebpf.AttachTCXIngress,
 	})
 	if err != nil {
-		return fmt.Errorf("dataplane: attaching to %s ingress: %w", name, err)
+		return nil, fmt.Errorf("dataplane: attaching to %s ingress: %w", name, err)
 	}
 	if pin != "" {
 		if err := l.Pin(pin); err != nil {
 			l.Close()
-			return fmt.Errorf("dataplane: pinning attachment on %s: %w", name, err)
+			return nil, fmt.Errorf("dataplane: pinning attachment on %s: %w", name, err)
 		}
 	}
-	d.links[name] = l
-	d.log.Info("attached", "interface", name, "ifindex", ifc.Index)
-	return nil
+	return &tcxAttachment{l: l, pinned: pin != ""}, nil
 }
 
 // adoptLink takes over a pinned TCX link left by an earlier run if it still belongs to
@@ -280,13 +363,8 @@ func (d *Dataplane) Close() error {
 	}
 	d.closed = true
 	var errs []error
-	for name, l := range d.links {
-		if d.cfg.PinPath != "" {
-			if err := l.Unpin(); err != nil {
-				errs = append(errs, fmt.Errorf("unpinning attachment on %s: %w", name, err))
-			}
-		}
-		if err := l.Close(); err != nil {
+	for name, a := range d.links {
+		if err := a.remove(); err != nil {
 			errs = append(errs, fmt.Errorf("detaching from %s: %w", name, err))
 		}
 	}

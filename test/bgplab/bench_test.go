@@ -91,21 +91,36 @@ func benchOnce(b *testing.B) {
 		b.Fatalf("enable feeder sessions: %v %s", err, out)
 	}
 	var wg sync.WaitGroup
+	if path := os.Getenv("GSI_BENCH_CPU_PROFILE"); path != "" {
+		// the router's CPU over the feed, for `go tool pprof`
+		wg.Go(func() {
+			router.Host.Run(b, "curl", "-sf", "-o", path, "http://127.0.0.1:9179/debug/pprof/profile?seconds=15")
+		})
+	}
 	var gsiTook, birdTook time.Duration
 	wg.Go(func() {
-		gsiTook = waitFor(b, start, func() (bool, error) {
+		gsiTook = waitFor(b, "gsi-router", start, func() (bool, error) {
 			n, err := router.Metric("gsi_router_fib_routes")
 			if err != nil || int(n) < total {
+				if err == nil {
+					err = fmt.Errorf("%d routes in the FIB", int(n))
+				}
 				return false, err
 			}
 			learned, err := tgw.Learned()
-			return len(learned) == benchVNs, err
+			if err == nil && len(learned) != benchVNs {
+				err = fmt.Errorf("FRR holds %d aggregates", len(learned))
+			}
+			return err == nil, err
 		})
 	})
 	wg.Go(func() {
-		birdTook = waitFor(b, start, func() (bool, error) {
+		birdTook = waitFor(b, "BIRD", start, func() (bool, error) {
 			n, err := receiver.Count()
-			return n >= total, err
+			if err == nil && n < total {
+				err = fmt.Errorf("%d routes in the table", n)
+			}
+			return err == nil, err
 		})
 	})
 	wg.Wait()
@@ -129,16 +144,22 @@ func benchOnce(b *testing.B) {
 	fmt.Printf("  %-44s %8.2f  %10.2f\n\n", "ratio gsi-router / BIRD", gsiTook.Seconds()/birdTook.Seconds(), gsiRSS/birdRSS)
 }
 
-// waitFor polls done until it reports true and returns the time since start.
-func waitFor(b *testing.B, start time.Time, done func() (bool, error)) time.Duration {
+// waitFor polls done until it reports true and returns the time since start; the
+// reason it is not done yet is logged every few seconds (progress, with -v).
+func waitFor(b *testing.B, what string, start time.Time, done func() (bool, error)) time.Duration {
 	deadline := start.Add(5 * time.Minute)
 	var lastErr error
+	lastLog := start
 	for time.Now().Before(deadline) {
 		ok, err := done()
 		if ok {
 			return time.Since(start)
 		}
 		lastErr = err
+		if time.Since(lastLog) >= 2*time.Second {
+			b.Logf("%s after %s: %v", what, time.Since(start).Round(time.Second), err)
+			lastLog = time.Now()
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Errorf("not done within 5 minutes (last error: %v)", lastErr)

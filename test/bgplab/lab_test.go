@@ -11,6 +11,7 @@ import (
 
 	"github.com/opengsi/gsi/router/config"
 	"github.com/opengsi/gsi/router/debug"
+	"github.com/opengsi/gsi/router/status"
 	"github.com/opengsi/gsi/test/netlab"
 )
 
@@ -258,6 +259,18 @@ func TestRouterOverEBGP(t *testing.T) {
 	})
 	fibLabels := []debug.LabelView{{Label: 1000, VN: vn1.Name}, {Label: 1001, VN: vn2.Name}, {Label: 1002, VN: vn3.Name}}
 	netlab.Eventually(t, 10*time.Second, 200*time.Millisecond, func() error { return e.checkFIB(fibWant, fibLabels) })
+	ses, err := e.router.Sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ses {
+		// TGW: the two aggregates; control node: 2 VPC prefixes × 3 VNs + 3 route-target
+		// memberships out, every pod route of the feed in (the router filters, not BIRD)
+		want := map[status.Role][2]uint64{status.RoleTGW: {2, 0}, status.RoleControlNode: {9, 6}}[s.Role]
+		if s.Advertised != want[0] || (s.Role == status.RoleControlNode && s.Received != want[1]) || s.Since.IsZero() {
+			t.Errorf("session %+v: want advertised %d (received %d for the control node)", s, want[0], want[1])
+		}
+	}
 	if n, err := e.router.Metric(`gsi_router_paths_rejected_total{reason="no-mpls-in-udp"}`); err != nil || n < 1 {
 		t.Errorf("the MPLS-over-GRE-only pod was not counted as rejected: %v %v", n, err)
 	}
