@@ -13,20 +13,28 @@ import (
 	"github.com/opengsi/gsi/test/envtest"
 )
 
-// The CN2 guide's manifests (manifests/examples: GSI, license Secret, TransitGateway with
-// bgpCidr written without a prefix) go through the webhooks unchanged.
+// The CN2 guide's manifests go through the webhooks unchanged: verbatim but for the
+// placeholders (test/foundation/testdata/source, with the guide's '*' ClusterRole), and
+// as gsi ships them (manifests/examples). bgpCidr is written without a prefix in both.
 func TestSourceDocumentManifestsAccepted(t *testing.T) {
 	needEnv(t)
-	dir := filepath.Join(envtest.RepoRoot(), "manifests", "examples")
-	for _, f := range []string{"gsi.yaml", "license-secret.yaml", "transitgateway.yaml"} {
-		applyFile(t, filepath.Join(dir, f))
-	}
-	got := &gsiv1.TransitGateway{}
-	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: "contrail-gsi", Name: "tgw1"}, got); err != nil {
-		t.Fatal(err)
-	}
-	if got.Spec.BgpCidr != "169.254.10.0" || got.Spec.CrpdContainer.Image != "ghcr.io/opengsi/gsi-router:v0.1.0" {
-		t.Fatalf("the user's values were changed: %+v", got.Spec)
+	root := envtest.RepoRoot()
+	for _, set := range []struct{ dir, gsi, license, tgw, image string }{
+		{"test/foundation/testdata/source", "gsi.yaml", "license.yaml", "transitgateway.yaml", "registry.example.com/crpd:23.1"},
+		{"manifests/examples", "gsi.yaml", "license-secret.yaml", "transitgateway.yaml", "ghcr.io/opengsi/gsi-router:v0.1.0"},
+	} {
+		t.Run(set.dir, func(t *testing.T) {
+			for _, f := range []string{set.gsi, set.license, set.tgw} {
+				applyFile(t, filepath.Join(root, set.dir, f))
+			}
+			got := &gsiv1.TransitGateway{}
+			if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: "contrail-gsi", Name: "tgw1"}, got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Spec.BgpCidr != "169.254.10.0" || got.Spec.CrpdContainer.Image != set.image {
+				t.Fatalf("the user's values were changed: %+v", got.Spec)
+			}
+		})
 	}
 }
 
