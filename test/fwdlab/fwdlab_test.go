@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengsi/gsi/router/dataplane"
 	"github.com/opengsi/gsi/router/fib"
 	"github.com/opengsi/gsi/test/netlab"
 )
@@ -455,5 +456,38 @@ func TestRouteChangesReachTheDataPlane(t *testing.T) {
 	out, _ := l.EC2.Output("ping", "-c", "1", "-W", "2", Pod1.String())
 	if !strings.Contains(out, "Destination Net Unreachable") {
 		t.Fatalf("ping to a withdrawn pod:\n%s", out)
+	}
+}
+
+// TestLegacyTCAttachmentForwards runs the lab with the tc (cls_bpf) attachment used on
+// kernels without TCX, and checks it is replaced in place and removed on Close.
+func TestLegacyTCAttachmentForwards(t *testing.T) {
+	requireTools(t)
+	netlab.Require(t, "tc")
+	l := New(t, Options{Attach: dataplane.AttachTC})
+	for _, pod := range []netip.Addr{Pod1, Pod2} {
+		if out, err := l.EC2.Output("ping", "-c", "2", "-i", "0.2", "-W", "2", pod.String()); err != nil {
+			t.Fatalf("ping %s: %v\n%s", pod, err, out)
+		}
+	}
+	filters := func() string { return l.Router.Run(t, "tc", "filter", "show", "dev", l.RouterTGWIf, "ingress") }
+	if f := filters(); !strings.Contains(f, "gsi_ingress") || !strings.Contains(f, "direct-action") || strings.Count(f, "direct-action") != 1 {
+		t.Fatalf("tc filter:\n%s", f)
+	}
+	// attaching again replaces the program in place: still one filter, still forwarding
+	if err := l.Router.Do(func() error { return l.DP.Attach(l.RouterTGWIf) }); err != nil {
+		t.Fatal(err)
+	}
+	if f := filters(); strings.Count(f, "direct-action") != 1 {
+		t.Fatalf("tc filter after re-attach:\n%s", f)
+	}
+	if out, err := l.EC2.Output("ping", "-c", "1", "-W", "2", Pod1.String()); err != nil {
+		t.Fatalf("ping after re-attach: %v\n%s", err, out)
+	}
+	if err := l.Router.Do(l.DP.Close); err != nil {
+		t.Fatal(err)
+	}
+	if f := filters(); strings.Contains(f, "gsi_ingress") {
+		t.Fatalf("tc filter left after Close:\n%s", f)
 	}
 }

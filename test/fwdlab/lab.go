@@ -69,6 +69,8 @@ type Options struct {
 	VR2LinkMTU   int // router-vr2
 	Pod2MTU      int // vr2-pod2, default EndpointMTU
 	RouterTGWMTU int // route MTU on the router towards the TGW CIDR; zero: the link's
+	// Attach is how the router's data plane attaches (TCX, or tc on older kernels).
+	Attach dataplane.AttachMode
 	// ExternalRouter leaves the router namespace without a data plane: the test runs
 	// one itself (e.g. as a separate process, to restart it).
 	ExternalRouter bool
@@ -225,7 +227,7 @@ func (l *Lab) startRouter(t testing.TB) {
 		t.Fatal(err)
 	}
 	l.FIB = tab
-	dp, err := dataplane.New(dataplane.Config{Address: RouterNode, Log: testr.NewWithInterface(t, testr.Options{})})
+	dp, err := dataplane.New(dataplane.Config{Address: RouterNode, Attach: l.opts.Attach, Log: testr.NewWithInterface(t, testr.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

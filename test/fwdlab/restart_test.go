@@ -23,6 +23,7 @@ import (
 const (
 	envRouterPin = "GSI_FWDLAB_ROUTER_PIN"
 	envRouterIfs = "GSI_FWDLAB_ROUTER_IFS"
+	envRouterTC  = "GSI_FWDLAB_ROUTER_TC"
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +44,11 @@ func routerMain(pin string, ifs []string) error {
 	if err != nil {
 		return err
 	}
-	dp, err := dataplane.New(dataplane.Config{Address: RouterNode, PinPath: pin, Log: log})
+	mode := dataplane.AttachTCX
+	if os.Getenv(envRouterTC) != "" {
+		mode = dataplane.AttachTC
+	}
+	dp, err := dataplane.New(dataplane.Config{Address: RouterNode, PinPath: pin, Attach: mode, Log: log})
 	if err != nil {
 		return err
 	}
@@ -67,13 +72,13 @@ func routerMain(pin string, ifs []string) error {
 	return nil
 }
 
-func startRouterProcess(t *testing.T, l *Lab, pin string) *netlab.Process {
+func startRouterProcess(t *testing.T, l *Lab, pin string, tc bool) *netlab.Process {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := l.Router.Start(t, "router", "env", envRouterPin+"="+pin,
+	p := l.Router.Start(t, "router", "env", envRouterPin+"="+pin, fmt.Sprintf("%s=%s", envRouterTC, map[bool]string{true: "1"}[tc]),
 		envRouterIfs+"="+strings.Join([]string{l.RouterTGWIf, l.RouterVR1If, l.RouterVR2If}, ","),
 		exe, "-test.run=^$")
 	waitLog(t, p, "data plane in sync")
@@ -99,6 +104,20 @@ func waitLog(t *testing.T, p *netlab.Process, want string) {
 
 func TestRouterCrashAndRestartKeepForwarding(t *testing.T) {
 	requireTools(t)
+	for _, tc := range []struct {
+		name  string
+		useTC bool
+		// adopted is what the second run logs when it takes over the attachment
+		adopted string
+	}{
+		{"tcx", false, "adopted pinned attachment"},
+		{"tc", true, `"how"="tc"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { crashAndRestart(t, tc.useTC, tc.adopted) })
+	}
+}
+
+func crashAndRestart(t *testing.T, useTC bool, adopted string) {
 	l := New(t, Options{ExternalRouter: true, TGWLinkMTU: 9001, VR1LinkMTU: 9001, VR2LinkMTU: 9001})
 	fs := t.TempDir()
 	if err := unix.Mount("bpf", fs, "bpf", 0, ""); err != nil {
@@ -107,15 +126,15 @@ func TestRouterCrashAndRestartKeepForwarding(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(fs, unix.MNT_DETACH) })
 	pin := filepath.Join(fs, "gsi")
 
-	first := startRouterProcess(t, l, pin)
+	first := startRouterProcess(t, l, pin, useTC)
 	if out, err := l.EC2.Output("ping", "-c", "1", "-W", "2", Pod1.String()); err != nil {
 		t.Fatalf("no forwarding with the first router: %v\n%s", err, out)
 	}
 	// a steady stream across the crash and the restart: none of it may be lost
 	stream := l.EC2.Start(t, "ping", "ping", "-i", "0.01", "-c", "300", "-W", "1", Pod1.String())
 	first.Kill()
-	second := startRouterProcess(t, l, pin)
-	waitLog(t, second, "adopted pinned attachment")
+	second := startRouterProcess(t, l, pin, useTC)
+	waitLog(t, second, adopted)
 	if err := stream.Wait(); err != nil {
 		b, _ := os.ReadFile(stream.Log)
 		t.Fatalf("ping across the crash and restart: %v\n%s", err, b)
