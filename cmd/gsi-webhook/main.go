@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&o.Namespace, "namespace", gsiv1.DefaultNamespace, "the webhook's namespace (Service, certificate Secret) and the TransitGateways' for expose labels")
 	fs.StringVar(&o.ServiceName, "service", "gsi-webhook", "Service the API server calls; the certificate carries its DNS names")
 	fs.StringVar(&o.CertSecret, "cert-secret", "gsi-webhook-tls", "Secret holding the webhook's CA and serving certificate (created and rotated by the webhook)")
+	fs.StringVar(&o.CertDir, "cert-dir", "", "serve tls.crt/tls.key from this directory (cert-manager) instead of managing the certificate")
 	fs.StringVar(&o.Configuration, "configuration", "gsi-webhook", "name of the Mutating- and ValidatingWebhookConfiguration whose caBundle is kept current")
 	fs.StringVar(&cn2Namespaces, "cn2-namespaces", strings.Join(rules.DefaultCN2Namespaces, ","), "comma-separated namespaces of CN2's own pods, kept off crpd nodes (keep in sync with the MutatingWebhookConfiguration's namespaceSelector)")
 	fs.StringVar(&o.RouterImage, "router-image", "gsi-router", "router image a TransitGateway's crpdContainer gets when it names none")

@@ -37,6 +37,9 @@ type Options struct {
 	ServiceName string
 	// CertSecret is the Secret holding the CA and serving certificate.
 	CertSecret string
+	// CertDir, when set, serves tls.crt/tls.key from this directory (mounted by
+	// cert-manager, which also injects the caBundle) instead of managing certificates.
+	CertDir string
 	// Configuration names the Mutating- and ValidatingWebhookConfiguration to patch.
 	Configuration string
 	// CN2Namespaces are the namespaces of CN2's own pods.
@@ -79,33 +82,18 @@ func ServiceDNSNames(service, namespace string) []string {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
-	if o.Namespace == "" || o.ServiceName == "" || o.CertSecret == "" || o.Configuration == "" {
-		return errors.New("namespace, service, cert secret and configuration names are required")
+	if o.Namespace == "" || o.ServiceName == "" || (o.CertDir == "" && (o.CertSecret == "" || o.Configuration == "")) {
+		return errors.New("namespace and service names are required, and cert secret and configuration names unless a cert dir is given")
 	}
 	scheme, err := Scheme()
 	if err != nil {
 		return err
 	}
-	direct, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("creating API client: %w", err)
-	}
-	cm, err := certs.New(certs.Options{
-		Client: direct, Namespace: o.Namespace, SecretName: o.CertSecret,
-		DNSNames: ServiceDNSNames(o.ServiceName, o.Namespace), IPs: o.ExtraIPs,
-		MutatingConfigurations: []string{o.Configuration}, ValidatingConfigurations: []string{o.Configuration},
-		CertValidity: o.CertValidity, CAValidity: o.CAValidity, Log: o.Log.WithName("certs"),
-	})
-	if err != nil {
-		return err
-	}
-	// A failure to patch the configurations is retried by the certificate manager's loop;
-	// a certificate that could not be made or loaded at all is fatal.
-	if err := cm.Ensure(ctx); err != nil {
-		if cm.Leaf() == nil {
-			return fmt.Errorf("preparing the serving certificate: %w", err)
+	var cm *certs.Manager
+	if o.CertDir == "" {
+		if cm, err = selfManaged(ctx, cfg, scheme, o); err != nil {
+			return err
 		}
-		o.Log.Error(err, "the CA bundle is not in the webhook configurations yet; retrying in the background")
 	}
 	mgr, err := newManager(cfg, scheme, cm, o)
 	if err != nil {
@@ -116,19 +104,49 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		GSINamespace: o.Namespace, CN2Namespaces: o.CN2Namespaces,
 		Defaults: rules.Defaults{RouterImage: o.RouterImage}, Log: o.Log.WithName("admit"),
 	})
-	o.Log.Info("starting gsi-webhook", "namespace", o.Namespace, "service", o.ServiceName, "port", o.Port, "cn2Namespaces", o.CN2Namespaces)
+	o.Log.Info("starting gsi-webhook", "namespace", o.Namespace, "service", o.ServiceName, "port", o.Port,
+		"cn2Namespaces", o.CN2Namespaces, "selfManagedCertificates", cm != nil)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the webhook server: %w", err)
 	}
 	return nil
 }
 
+// selfManaged prepares the webhook's own certificate before anything is served.
+func selfManaged(ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, o Options) (*certs.Manager, error) {
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating API client: %w", err)
+	}
+	cm, err := certs.New(certs.Options{
+		Client: direct, Namespace: o.Namespace, SecretName: o.CertSecret,
+		DNSNames: ServiceDNSNames(o.ServiceName, o.Namespace), IPs: o.ExtraIPs,
+		MutatingConfigurations: []string{o.Configuration}, ValidatingConfigurations: []string{o.Configuration},
+		CertValidity: o.CertValidity, CAValidity: o.CAValidity, Log: o.Log.WithName("certs"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A failure to patch the configurations is retried by the certificate manager's loop;
+	// a certificate that could not be made or loaded at all is fatal.
+	if err := cm.Ensure(ctx); err != nil {
+		if cm.Leaf() == nil {
+			return nil, fmt.Errorf("preparing the serving certificate: %w", err)
+		}
+		o.Log.Error(err, "the CA bundle is not in the webhook configurations yet; retrying in the background")
+	}
+	return cm, nil
+}
+
 func newManager(cfg *rest.Config, scheme *k8sruntime.Scheme, cm *certs.Manager, o Options) (manager.Manager, error) {
 	srv := webhook.NewServer(webhook.Options{
-		Host: o.Host,
-		Port: o.Port,
+		Host:    o.Host,
+		Port:    o.Port,
+		CertDir: o.CertDir, // used only without self-managed certificates
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
-			c.GetCertificate = cm.GetCertificate
+			if cm != nil {
+				c.GetCertificate = cm.GetCertificate
+			}
 			c.MinVersion = tls.VersionTLS12
 			// HTTP/1.1 only: the API server does not need HTTP/2, and this keeps the
 			// server out of reach of HTTP/2 rapid-reset floods (CVE-2023-44487).
@@ -145,8 +163,10 @@ func newManager(cfg *rest.Config, scheme *k8sruntime.Scheme, cm *certs.Manager, 
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := mgr.Add(cm); err != nil {
-		return nil, fmt.Errorf("adding the certificate manager: %w", err)
+	if cm != nil {
+		if err := mgr.Add(cm); err != nil {
+			return nil, fmt.Errorf("adding the certificate manager: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding health check: %w", err)
