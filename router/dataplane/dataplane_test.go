@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/opengsi/gsi/router/fib"
@@ -166,5 +169,48 @@ func TestPinnedMapsAreAdoptedAndPrunedAfterARestart(t *testing.T) {
 	got, err := second.ProgrammedRoutes()
 	if err != nil || !slices.Equal(got, []string{"10.9.0.5/32 -> mpls-udp label 100 via 10.0.2.2"}) {
 		t.Fatalf("routes after resync = %q, %v", got, err)
+	}
+}
+
+func TestMetricsExposeCountersByDirectionAndReason(t *testing.T) {
+	requireRoot(t)
+	d, err := New(Config{Address: netip.MustParseAddr("10.0.1.2"), Log: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(d); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string][]string{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[f.GetName()] = append(labels[f.GetName()], l.GetValue())
+			}
+		}
+	}
+	for name, want := range map[string][]string{
+		"gsi_dataplane_forwarded_packets_total": {"gre_to_mpls", "mpls_to_gre", "gre_to_local", "local_to_gre"},
+		"gsi_dataplane_dropped_packets_total":   {"no_route", "unknown_label", "too_big", "ttl_exceeded", "gso"},
+		"gsi_dataplane_icmp_errors_sent_total":  {"frag_needed", "time_exceeded", "net_unreachable"},
+	} {
+		for _, w := range want {
+			if !slices.Contains(labels[name], w) {
+				t.Errorf("%s has no %q series: %v", name, w, labels[name])
+			}
+		}
+	}
+	if err := testutil.CollectAndCompare(d, strings.NewReader(`
+# HELP gsi_dataplane_routes Routes programmed into the data plane.
+# TYPE gsi_dataplane_routes gauge
+gsi_dataplane_routes 0
+`), "gsi_dataplane_routes"); err != nil {
+		t.Fatal(err)
 	}
 }

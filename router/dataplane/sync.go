@@ -24,8 +24,9 @@ func (d *Dataplane) Run(ctx context.Context, sub *fib.Subscription) error {
 		}
 		d.mu.Lock()
 		if d.closed {
+			// Close is the orderly end: nothing left to program
 			d.mu.Unlock()
-			return errors.New("dataplane: closed while syncing")
+			return nil
 		}
 		for _, c := range changes {
 			if err := d.apply(c); err != nil {
