@@ -55,6 +55,9 @@ func ValidateExposure(e Exposure) field.ErrorList {
 		return append(errs, field.Invalid(SubnetPath, e.SubnetRef, "cannot expose "+e.VN+": "+why))
 	}
 	value := fmt.Sprintf("%s (%s)", e.SubnetRef, e.Subnet)
+	if !e.Subnet.Addr().Is4() {
+		return append(errs, field.Invalid(SubnetPath, value, "is not IPv4: gsi routes IPv4 virtual networks into the VPC"))
+	}
 	if e.Subnet.Overlaps(LinkLocal) {
 		errs = append(errs, field.Invalid(SubnetPath, value, "overlaps 169.254.0.0/16, the link-local range AWS keeps for BGP inside addresses and instance metadata; it cannot be routed in a VPC"))
 	}

@@ -124,3 +124,42 @@ func assertSound(t *testing.T, tgw *gsiv1.TransitGateway, f Facts) {
 		t.Fatalf("accepted without a usable license: %+v", l)
 	}
 }
+
+// FuzzValidateExposure feeds arbitrary subnets, VPC, transit and exposed CIDR strings to
+// the exposure rules: no panic, every refusal names the label or the subnet reference,
+// and an accepted subnet overlaps nothing it must not.
+func FuzzValidateExposure(f *testing.F) {
+	f.Add("172.16.1.0/24", "10.0.0.0/16", "192.0.2.0/24", "172.16.2.0/24", "tgw1", true)
+	f.Add("169.254.0.0/16", "0.0.0.0/0", "garbage", "", "", false)
+	f.Add("fd00::/64", "10.0.0.0/33", "192.0.2.0/24", "fd00::/48", "tgw1", true)
+	f.Fuzz(func(t *testing.T, subnet, vpc, transit, exposed, tgwName string, found bool) {
+		e := Exposure{VN: "ns/vn", TransitGateway: tgwName, TransitGatewayNamespace: "contrail-gsi", SubnetRef: "ns/vn-v4"}
+		e.Subnet, e.SubnetErr = netip.ParsePrefix(subnet)
+		if found {
+			e.Target = &gsiv1.TransitGateway{ObjectMeta: metav1.ObjectMeta{Namespace: "contrail-gsi", Name: tgwName}, Spec: gsiv1.TransitGatewaySpec{TransitCIDR: transit}}
+		}
+		if p, err := netip.ParsePrefix(vpc); err == nil {
+			e.VPC = []NamedPrefix{{p, "the VPC's CIDR"}}
+		}
+		if p, err := netip.ParsePrefix(exposed); err == nil {
+			e.Exposed = []NamedPrefix{{p, "VirtualNetwork other/vn"}}
+		}
+		errs := ValidateExposure(e)
+		for _, err := range errs {
+			if err.Field != ExposeLabelPath.String() && err.Field != SubnetPath.String() {
+				t.Fatalf("refusal on an unexpected field: %v", err)
+			}
+		}
+		if len(errs) > 0 {
+			return
+		}
+		if !found || tgwName == "" || !e.Subnet.IsValid() || !e.Subnet.Addr().Is4() || e.Subnet.Overlaps(LinkLocal) {
+			t.Fatalf("accepted %+v", e)
+		}
+		for _, o := range append(e.VPC, e.Exposed...) {
+			if o.Prefix.Overlaps(e.Subnet) {
+				t.Fatalf("accepted %s overlapping %s", e.Subnet, o.Prefix)
+			}
+		}
+	})
+}

@@ -246,6 +246,7 @@ func TestValidateExposure(t *testing.T) {
 		{"overlaps exposed VN", func(e *Exposure) { e.Subnet = netip.MustParsePrefix("172.16.0.0/16") }, "spec.v4SubnetReference", []string{"VirtualNetwork red/vn2"}},
 		{"neighbour of exposed VN", func(e *Exposure) { e.Subnet = netip.MustParsePrefix("172.16.3.0/24") }, "", nil},
 		{"no subnet", func(e *Exposure) { e.Subnet = netip.Prefix{} }, "spec.v4SubnetReference", []string{"no IPv4 subnet"}},
+		{"IPv6 subnet", func(e *Exposure) { e.Subnet = netip.MustParsePrefix("fd00::/64") }, "spec.v4SubnetReference", []string{"not IPv4"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
