@@ -83,7 +83,7 @@ func TestStatus(t *testing.T) {
 	if !row.MatchString(r.stdout) {
 		t.Errorf("peer row not as expected:\n%s", r.stdout)
 	}
-	gw := regexp.MustCompile(`(?m)^tgw1\s+available\s+tgw-0f1e2d3c4b5a69788\s+tgw-attach-0c0d0e0f1011121314\s+2/2\s+0\s+\S+$`)
+	gw := regexp.MustCompile(`(?m)^tgw1\s+available\s+tgw-0f1e2d3c4b5a69788\s+tgw-attach-0c0d0e0f1011121314\s+2/2\s+2\s+\S+$`)
 	if !gw.MatchString(r.stdout) {
 		t.Errorf("gateway row not as expected:\n%s", r.stdout)
 	}

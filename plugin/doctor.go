@@ -67,7 +67,8 @@ status: controller pods active, GSIPlugin installed, TransitGateways available, 
 (ConnectedPeer) pods on crpd nodes, license present, BGP established to the transit
 gateway and to the CN2 control nodes, exposed networks in every VPC route table and
 advertised, gsi-sg rules. Each check passes, warns or fails with what to do next; the
-command exits 6 when one fails.`,
+command exits 6 when one fails. Exposed networks of every namespace are checked, or of
+the -n namespace only when it is given.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(do.output, outputJSON, outputYAML); err != nil {
@@ -153,7 +154,13 @@ func (do *doctorOptions) gatherFacts(ctx context.Context) (*facts, error) {
 	}
 	f := &facts{ns: do.GSINamespace, secrets: map[string]*k8scorev1.Secret{}, secretErrs: map[string]error{}}
 	// The custom resources are the heart of every check: without them there is no report.
-	f.snap, err = do.loadSnapshot(ctx, snapshotQuery{peers: true, routes: true, vns: true})
+	q := snapshotQuery{peers: true, routes: true, vns: true}
+	if do.namespaceSet() {
+		if q.vnNamespace, err = do.Namespace(); err != nil {
+			return nil, err
+		}
+	}
+	f.snap, err = do.loadSnapshot(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -531,13 +538,23 @@ func (f *facts) checkBGP(now time.Time, role corev1.BGPRole) check {
 		c.Detail = append(c.Detail, line)
 		if up < expect {
 			c.Result = checkFail
-			c.Next = appendOnce(c.Next, bgpAdvice(role, p)...)
+			c.Next = appendOnce(c.Next, f.bgpAdvice(role, p)...)
 		}
 	}
 	if role == corev1.RoleControlNode && f.controlErr != nil {
 		c.Detail = append(c.Detail, fmt.Sprintf("cannot list CN2 control nodes: %v", f.controlErr))
 	}
 	return c
+}
+
+// licenseOK says whether every license Secret is readable and holds a license.
+func (f *facts) licenseOK() bool {
+	for name, s := range f.secrets {
+		if f.secretErrs[name] != nil || len(s.Data[corev1.LicenseSecretKey]) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func sessionStates(p *corev1.ConnectedPeer, role corev1.BGPRole) string {
@@ -553,14 +570,17 @@ func sessionStates(p *corev1.ConnectedPeer, role corev1.BGPRole) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-func bgpAdvice(role corev1.BGPRole, p *corev1.ConnectedPeer) []string {
+func (f *facts) bgpAdvice(role corev1.BGPRole, p *corev1.ConnectedPeer) []string {
 	if role == corev1.RoleTGW {
-		return []string{
-			"a valid, active cRPD license must be installed (see \"license present\")",
+		var advice []string
+		if !f.licenseOK() {
+			advice = append(advice, "a valid, active cRPD license must be installed (see \"license present\")")
+		}
+		return append(advice,
 			fmt.Sprintf("GRE between node %s (%s) and the TGW (%s) must pass: gsi-sg allows GRE from the transit CIDR; the Connect peer %s must be available",
 				orDash(p.Status.NodeName), orDash(p.Status.PeerAddress), orDash(p.Status.TransitGatewayAddress), orDash(p.Status.ConnectPeerID)),
-			"kubectl gsi bgp --peer " + p.Name + " -o wide",
-		}
+			"kubectl gsi bgp --peer "+p.Name+" -o wide",
+		)
 	}
 	return []string{
 		fmt.Sprintf("the control nodes must peer with the router: BGPRouter %s (router type router, address %s) must exist in CN2",

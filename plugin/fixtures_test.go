@@ -96,7 +96,25 @@ func (f *fixture) healthy() *fixture {
 	f.vn("red", "10.40.0.0/16", "")
 	f.route("blue", "10.20.0.0/16", corev1.RouteActive, true, corev1.RouteTableActive, corev1.RouteTableActive)
 	f.route("green", "10.30.0.0/16", corev1.RouteActive, true, corev1.RouteTableActive, corev1.RouteTableActive)
+	f.exposedOn(f.tgw, "blue", "10.20.0.0/16", "green", "10.30.0.0/16")
 	return f
+}
+
+// exposedOn records in the TransitGateway's status the networks routed through it, as
+// the controller does: pairs of VN name and CIDR.
+func (f *fixture) exposedOn(tgw string, nameCIDR ...string) {
+	f.t.Helper()
+	g := &corev1.TransitGateway{}
+	if err := f.client.Get(f.ctx, client.ObjectKey{Namespace: f.gsiNS, Name: tgw}, g); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(nameCIDR); i += 2 {
+		g.Status.ExposedNetworks = append(g.Status.ExposedNetworks,
+			corev1.ExposedNetwork{Namespace: f.vnNS, Name: nameCIDR[i], CIDR: nameCIDR[i+1]})
+	}
+	if err := f.client.Status().Update(f.ctx, g); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) plugin() {

@@ -154,8 +154,12 @@ func exposeStep(pr *progress, r *corev1.Route, expected []string) (bool, error) 
 			r.Spec.DestinationCIDR, len(ts), len(ts), r.Spec.TransitGatewayName)
 		return true, nil
 	}
+	state := string(r.Status.State)
+	if state == "" {
+		state = "created" // the controller has not written its status yet
+	}
 	pr.say("route %s: %s, route tables %s (%s), advertised %s",
-		r.Spec.DestinationCIDR, orDash(string(r.Status.State)), tablesSummary(ts), tablesDetail(ts), yesNo(r.Status.Advertised))
+		r.Spec.DestinationCIDR, state, tablesSummary(ts), tablesDetail(ts), yesNo(r.Status.Advertised))
 	return false, nil
 }
 
