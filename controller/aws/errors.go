@@ -21,7 +21,8 @@ var (
 	// (e.g. pending); requeue.
 	ErrIncorrectState = errors.New("incorrect state")
 	// ErrAlreadyExists: RouteAlreadyExists, InvalidPermission.Duplicate,
-	// InvalidGroup.Duplicate.
+	// InvalidGroup.Duplicate, DuplicateTransitGatewayAttachment (a resource gsi does not
+	// own is in the way).
 	ErrAlreadyExists = errors.New("already exists")
 	// ErrInvalidParameter: the request is wrong (InvalidParameterValue, *.Malformed, …);
 	// retrying does not help, the spec must change.
@@ -78,14 +79,14 @@ func classify(code string) error {
 		return ErrDependencyViolation
 	case code == "IncorrectState" || strings.HasPrefix(code, "IncorrectState"):
 		return ErrIncorrectState
-	case code == "RouteAlreadyExists" || strings.HasSuffix(code, ".Duplicate"):
+	case code == "RouteAlreadyExists" || strings.HasSuffix(code, ".Duplicate") || code == "DuplicateTransitGatewayAttachment":
 		return ErrAlreadyExists
 	case strings.HasSuffix(code, "LimitExceeded"):
 		return ErrLimitExceeded
 	case code == "UnauthorizedOperation" || code == "AuthFailure":
 		return ErrUnauthorized
 	case strings.HasPrefix(code, "InvalidParameter") || strings.HasSuffix(code, ".Malformed") ||
-		code == "MissingParameter" || code == "InvalidID" || strings.HasSuffix(code, "Conflict"):
+		code == "MissingParameter" || code == "InvalidID" || code == "DuplicateSubnetsInSameZone" || code == "VPCIdNotSpecified":
 		return ErrInvalidParameter
 	}
 	return nil
