@@ -10,17 +10,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// FindSecurityGroup returns the owner's security group, or nil.
+// FindSecurityGroup returns the owner's first security group (group index 0), or nil.
 func (c *Client) FindSecurityGroup(ctx context.Context, owner Owner) (*SecurityGroup, error) {
-	if err := owner.Validate(); err != nil {
+	groups, err := c.ListSecurityGroups(ctx, owner)
+	if err != nil || len(groups) == 0 || GroupIndex(groups[0]) != 0 {
 		return nil, err
 	}
-	groups, err := c.groups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagFilters(owner.Selector(RoleSecurityGroup, 0))})
-	if err != nil || len(groups) == 0 {
-		return nil, err
-	}
-	// Security groups carry no creation time; the smallest id is stable across callers.
-	slices.SortFunc(groups, func(a, b SecurityGroup) int { return compareStrings(a.ID, b.ID) })
+	// Security groups carry no creation time; ListSecurityGroups orders by index, then
+	// by id, which is stable across callers.
 	return &groups[0], nil
 }
 
@@ -161,17 +158,19 @@ func (c *Client) RevokeIngressRules(ctx context.Context, groupID string, rules [
 	return c.group(ctx, groupID)
 }
 
-// DeleteSecurityGroup deletes the owner's security group. While network interfaces
-// still use it EC2 answers DependencyViolation (ErrDependencyViolation): requeue.
+// DeleteSecurityGroup deletes every security group of the owner (gsi-sg and the
+// overflow groups of SetOps). While network interfaces still use one EC2 answers
+// DependencyViolation (ErrDependencyViolation): requeue.
 func (c *Client) DeleteSecurityGroup(ctx context.Context, owner Owner) (Gone, error) {
-	g, err := c.FindSecurityGroup(ctx, owner)
-	if err != nil || g == nil {
-		return g == nil && err == nil, err
-	}
-	_, err = c.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sdkaws.String(g.ID)})
+	groups, err := c.ListSecurityGroups(ctx, owner)
 	if err != nil {
-		return goneOnNotFound("DeleteSecurityGroup", err)
+		return false, err
 	}
-	c.log.Info("deleted security group", "owner", owner.Key(), "id", g.ID)
+	for _, g := range groups {
+		if _, err := c.DeleteSecurityGroupID(ctx, g.ID); err != nil {
+			return false, err
+		}
+		c.log.Info("deleted security group", "owner", owner.Key(), "id", g.ID, "index", GroupIndex(g))
+	}
 	return true, nil
 }
