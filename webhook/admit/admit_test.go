@@ -1,6 +1,7 @@
 package admit
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -82,6 +83,8 @@ func TestTransitGatewayRules(t *testing.T) {
 		{"connectedPeerScale 5 (schema)", func(g *gsiv1.TransitGateway) { g.Spec.ConnectedPeerScale = 5 }, []string{"spec.connectedPeerScale"}},
 		{"connectedPeerScale 4", func(g *gsiv1.TransitGateway) { g.Spec.ConnectedPeerScale = 4 }, nil},
 		{"subnetIDs with a duplicate (schema)", func(g *gsiv1.TransitGateway) { g.Spec.SubnetIDs[1] = g.Spec.SubnetIDs[0] }, []string{"spec.subnetIDs[1]"}},
+		{"subnetIDs empty (schema)", func(g *gsiv1.TransitGateway) { g.Spec.SubnetIDs = nil }, []string{"spec.subnetIDs"}},
+		{"transitCIDR in 169.254/16 (schema)", func(g *gsiv1.TransitGateway) { g.Spec.TransitCIDR = "169.254.128.0/24" }, []string{"spec.transitCIDR", "169.254.0.0/16"}},
 		{"subnetIDs malformed (schema)", func(g *gsiv1.TransitGateway) { g.Spec.SubnetIDs[1] = "subnet-XYZ" }, []string{"spec.subnetIDs[1]"}},
 		{"license Secret missing", func(g *gsiv1.TransitGateway) { g.Spec.LicenseSecretName = "nope" },
 			[]string{"spec.licenseSecretName", `"nope"`, "no Secret " + ns + "/nope"}},
@@ -94,7 +97,7 @@ func TestTransitGatewayRules(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := tgw(ns, "tgw-"+string(rune('a'+i)), "198.18.0.0/24", "169.254.40.0")
+			g := tgw(ns, fmt.Sprintf("tgw-%d", i), "198.18.0.0/24", "169.254.40.0")
 			tc.mutate(g)
 			err := create(t, g)
 			if tc.want == nil {
@@ -204,7 +207,7 @@ func TestExposure(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := virtualNetwork(t, ns, "vn-"+string(rune('a'+i)), tc.cidr, expose(tc.tgw))
+			_, err := virtualNetwork(t, ns, fmt.Sprintf("vn-%d", i), tc.cidr, expose(tc.tgw))
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
