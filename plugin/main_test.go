@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	k8scorev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -53,6 +55,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "plugin tests: skipping, %v\n", err)
 		return 0
 	}
+	ctrllog.SetLogger(logr.Discard()) // the test webhook server's logs are noise here
 	var err error
 	env, err = envtest.StartEnv(envtest.WithWebhooks(webhookOptions()))
 	if err != nil {
