@@ -2,7 +2,10 @@ package admit
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -371,5 +374,45 @@ func TestLicenseSecret(t *testing.T) {
 	}
 	if err := env.Client.Delete(t.Context(), get("crpd-license")); err != nil {
 		t.Fatalf("deleting the license after its TransitGateway refused: %v", err)
+	}
+}
+
+// TestKubectlApplyShowsEveryViolation is what a user sees: kubectl apply of a manifest
+// with several mistakes prints every one, each with its field, value and rule.
+func TestKubectlApplyShowsEveryViolation(t *testing.T) {
+	needEnv(t)
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl not found (run `make setup`): %v", err)
+	}
+	ns := namespace(t, "")
+	licenseSecret(t, ns, "crpd-license", []byte("license"))
+	vpc(t, "10.0.0.0/16")
+	manifest := filepath.Join(t.TempDir(), "tgw.yaml")
+	if err := os.WriteFile(manifest, []byte(`apiVersion: core.gsi.juniper.net/v1
+kind: TransitGateway
+metadata:
+  name: tgw1
+  namespace: `+ns+`
+spec:
+  subnetIDs: [subnet-0a1b2c3d]
+  transitASN: 64513
+  transitCIDR: 10.0.0.0/24
+  bgpCidr: 169.254.5.0
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), kubectl, "--kubeconfig", env.Kubeconfig, "apply", "-f", manifest).CombinedOutput()
+	if err == nil {
+		t.Fatalf("kubectl apply succeeded:\n%s", out)
+	}
+	t.Logf("kubectl apply:\n%s", out)
+	for _, want := range []string{
+		`spec.transitCIDR: Invalid value: "10.0.0.0/24": overlaps VPC`,
+		`spec.bgpCidr: Invalid value: "169.254.5.0": 169.254.5.0/29 (peer 0) is reserved by AWS`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kubectl output lacks %q", want)
+		}
 	}
 }
