@@ -62,8 +62,8 @@ func benchOnce(b *testing.B) {
 		Keepalive: labTimers.Keepalive.Duration, Hold: labTimers.Hold.Duration})
 	receiver := StartBIRD(b, peer, "bird-receiver", ControlNodeConfig{
 		Address: netip.MustParseAddr("10.11.0.2"), ASN: ctlASN,
-		Peers:   []BIRDPeer{{Name: "feeder", Address: netip.MustParseAddr("10.11.0.1"), ASN: ctlASN}},
-		Resolve: []StaticRoute{{Prefix: netip.MustParsePrefix("10.20.0.0/24"), Via: netip.MustParseAddr("10.11.0.1")}},
+		Peers:     []BIRDPeer{{Name: "feeder", Address: netip.MustParseAddr("10.11.0.1"), ASN: ctlASN}},
+		Resolve:   []StaticRoute{{Prefix: netip.MustParsePrefix("10.20.0.0/24"), Via: netip.MustParseAddr("10.11.0.1")}},
 		Keepalive: labTimers.Keepalive.Duration, Hold: labTimers.Hold.Duration,
 	})
 	cfg := RouterConfig(routerASN, 64520, ctlASN, labTimers, vns)
