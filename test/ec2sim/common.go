@@ -201,7 +201,7 @@ func idsOrAll(requested []string, exists func(string) bool, all func() []string,
 	var out []string
 	for _, id := range requested {
 		if !exists(id) {
-			return nil, notFound(id)
+			return nil, malformedOr(id, notFound(id))
 		}
 		if !seen[id] {
 			seen[id] = true
@@ -209,6 +209,19 @@ func idsOrAll(requested []string, exists func(string) bool, all func() []string,
 		}
 	}
 	return out, nil
+}
+
+// malformedOr answers <Kind>.Malformed for an id of another kind (EC2 checks the
+// prefix before looking the id up), else the not-found error.
+func malformedOr(id string, notFound *apiError) *apiError {
+	if _, code := resourceKind(id); code == notFound.Code {
+		return notFound
+	}
+	code := strings.Replace(notFound.Code, ".NotFound", ".Malformed", 1)
+	if code == "InvalidGroup.Malformed" {
+		code = "InvalidGroupId.Malformed"
+	}
+	return errf(code, "Invalid id: %q", id)
 }
 
 type xTag struct {

@@ -206,6 +206,18 @@ func TestRules(t *testing.T) {
 			_, err := e.c.DescribeTransitGatewayConnectPeers(ctx, &ec2.DescribeTransitGatewayConnectPeersInput{TransitGatewayConnectPeerIds: []string{"tgw-connect-peer-0000000000000dead"}})
 			return err
 		}, "InvalidTransitGatewayConnectPeerID.NotFound"},
+		{"describe malformed tgw id", func(e env) error {
+			_, err := e.c.DescribeTransitGateways(ctx, &ec2.DescribeTransitGatewaysInput{TransitGatewayIds: []string{"igw-1"}})
+			return err
+		}, "InvalidTransitGatewayID.Malformed"},
+		{"describe malformed vpc id", func(e env) error {
+			_, err := e.c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{"subnet-0a1b2c3d4e5f60001"}})
+			return err
+		}, "InvalidVpcID.Malformed"},
+		{"describe malformed group id", func(e env) error {
+			_, err := e.c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{"gsi-sg"}})
+			return err
+		}, "InvalidGroupId.Malformed"},
 		{"describe unknown tgw", func(e env) error {
 			_, err := e.c.DescribeTransitGateways(ctx, &ec2.DescribeTransitGatewaysInput{TransitGatewayIds: []string{"tgw-0000000000000dead"}})
 			return err
