@@ -69,7 +69,14 @@ const (
 	RejectEncap   = "no-mpls-in-udp"
 	RejectNextHop = "no-next-hop"
 	RejectLabel   = "bad-label"
+	// RejectPrefixLimit counts subnets held back because the TGW already has
+	// MaxAggregates from this router.
+	RejectPrefixLimit = "tgw-prefix-limit"
 )
+
+// MaxAggregates is how many prefixes a TGW accepts from one Connect peer (DESIGN §5);
+// announcing more would get the session torn down, so the surplus waits for room.
+const MaxAggregates = 1000
 
 type vpnKey struct {
 	rd     RD
@@ -107,6 +114,10 @@ type Syncer struct {
 	// byPrefix lists the RDs carrying each prefix (usually one): its ECMP set.
 	byPrefix map[netip.Prefix][]vpnKey
 	vpc      map[netip.Prefix]netip.Addr
+	// advertised are the aggregates announced; heldBack the reachable ones over the limit.
+	advertised, heldBack map[netip.Prefix]bool
+	// MaxAggregates caps the announced aggregates; MaxAggregates unless changed.
+	MaxAggregates int
 	// OnReject is called for every path ignored, with a reason (metrics hook).
 	OnReject func(reason string)
 }
@@ -116,12 +127,15 @@ type Syncer struct {
 func New(log logr.Logger, table *fib.Table, adv Advertiser, routerID netip.Addr, labelBase uint32, tunnel func(netip.Addr) netip.Addr) *Syncer {
 	return &Syncer{
 		log: log, fib: table, adv: adv, routerID: routerID, base: labelBase, tunnel: tunnel,
-		vns:      map[string]*vnState{},
-		byRT:     map[config.RouteTarget]string{},
-		pods:     map[vpnKey]podRoute{},
-		byPrefix: map[netip.Prefix][]vpnKey{},
-		vpc:      map[netip.Prefix]netip.Addr{},
-		OnReject: func(string) {},
+		vns:           map[string]*vnState{},
+		byRT:          map[config.RouteTarget]string{},
+		pods:          map[vpnKey]podRoute{},
+		byPrefix:      map[netip.Prefix][]vpnKey{},
+		vpc:           map[netip.Prefix]netip.Addr{},
+		advertised:    map[netip.Prefix]bool{},
+		heldBack:      map[netip.Prefix]bool{},
+		MaxAggregates: MaxAggregates,
+		OnReject:      func(string) {},
 	}
 }
 
@@ -375,18 +389,50 @@ func (s *Syncer) countPod(vnName string, p netip.Prefix, delta int) error {
 		switch {
 		case before == 0 && delta > 0:
 			s.log.Info("subnet reachable, advertising aggregate", "vn", vnName, "subnet", sub)
-			if err := s.adv.Aggregate(sub, true); err != nil {
-				return fmt.Errorf("routesync: announce %s: %w", sub, err)
+			if err := s.announce(sub); err != nil {
+				return err
 			}
 		case before+delta == 0:
 			delete(vn.pods, sub)
 			s.log.Info("subnet unreachable, withdrawing aggregate", "vn", vnName, "subnet", sub)
-			if err := s.adv.Aggregate(sub, false); err != nil {
-				return fmt.Errorf("routesync: withdraw %s: %w", sub, err)
+			if err := s.withdraw(sub); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+func (s *Syncer) announce(sub netip.Prefix) error {
+	if len(s.advertised) >= s.MaxAggregates {
+		s.heldBack[sub] = true
+		s.OnReject(RejectPrefixLimit)
+		s.log.Error(nil, "TGW prefix limit reached, aggregate held back until another is withdrawn", "subnet", sub, "limit", s.MaxAggregates)
+		return nil
+	}
+	if err := s.adv.Aggregate(sub, true); err != nil {
+		return fmt.Errorf("routesync: announce %s: %w", sub, err)
+	}
+	s.advertised[sub] = true
+	return nil
+}
+
+// withdraw takes sub off the TGW and gives its place to the first held-back subnet.
+func (s *Syncer) withdraw(sub netip.Prefix) error {
+	if s.heldBack[sub] {
+		delete(s.heldBack, sub)
+		return nil
+	}
+	if err := s.adv.Aggregate(sub, false); err != nil {
+		return fmt.Errorf("routesync: withdraw %s: %w", sub, err)
+	}
+	delete(s.advertised, sub)
+	if len(s.heldBack) == 0 {
+		return nil
+	}
+	next := slices.MinFunc(slices.Collect(maps.Keys(s.heldBack)), comparePrefix)
+	delete(s.heldBack, next)
+	return s.announce(next)
 }
 
 // UpdateVPC applies TGW paths.

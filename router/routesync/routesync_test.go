@@ -143,3 +143,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestAggregateLimit(t *testing.T) {
+	s, _, adv := setup(t)
+	s.MaxAggregates = 1
+	limited := 0
+	s.OnReject = func(r string) {
+		if r == RejectPrefixLimit {
+			limited++
+		}
+	}
+	must(t, s.UpdateVPN([]VPNPath{pod("10.20.0.11:1", "10.1.0.5/32", "10.20.0.11", 30, rt1)}))
+	must(t, s.UpdateVPN([]VPNPath{pod("10.20.0.11:2", "10.2.0.5/32", "10.20.0.11", 31, rt2)}))
+	if len(adv.aggregates) != 1 || !adv.aggregates[vn1.Subnets[0]] || limited != 1 {
+		t.Fatalf("over the limit: aggregates %v, held back %d", adv.aggregates, limited)
+	}
+	// vn1's subnet goes: vn2's takes its place
+	must(t, s.UpdateVPN([]VPNPath{{RD: "10.20.0.11:1", Prefix: netip.MustParsePrefix("10.1.0.5/32"), Withdrawn: true}}))
+	if len(adv.aggregates) != 1 || !adv.aggregates[vn2.Subnets[0]] {
+		t.Fatalf("after room was made: aggregates %v", adv.aggregates)
+	}
+}
