@@ -30,6 +30,9 @@ type tgwDefaulter struct{ c Config }
 // Default fills what users may leave out; on an update the stored object decides the
 // peer ASN (see rules.DefaultTransitGateway).
 func (d *tgwDefaulter) Default(ctx context.Context, tgw *gsiv1.TransitGateway) error {
+	if tgw.DeletionTimestamp != nil {
+		return nil // the controller's last updates (finalizer removal) go through as sent
+	}
 	var old *gsiv1.TransitGateway
 	if req, err := admission.RequestFromContext(ctx); err == nil && len(req.OldObject.Raw) > 0 {
 		old = &gsiv1.TransitGateway{}
