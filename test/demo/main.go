@@ -20,8 +20,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	gsiv1 "github.com/opengsi/gsi/api/core/v1"
 	"github.com/opengsi/gsi/test/ec2sim"
 	"github.com/opengsi/gsi/test/envtest"
+	"github.com/opengsi/gsi/test/kubelet"
 )
 
 func main() {
@@ -67,6 +74,9 @@ func run() error {
 // demo holds what the demo started, in start order.
 type demo struct {
 	o          options
+	dir        string
+	bin        string
+	ports      []int // webhook, webhook metrics, webhook probes, controller metrics, controller probes
 	kubeconfig string
 	env        *envtest.Env
 	ec2        *ec2sim.Server
@@ -87,50 +97,175 @@ func start(ctx context.Context, o options) (*demo, error) {
 	if err != nil {
 		return d, err
 	}
+	d.dir = dir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return d, fmt.Errorf("demo dir: %w", err)
 	}
-
-	step("starting kube-apiserver and etcd (with gsi's CRDs and a minimal CN2)")
-	if d.env, err = envtest.StartEnv(); err != nil {
-		return d, err
-	}
-	d.closers = append(d.closers, d.env.Stop)
-	d.kubeconfig = filepath.Join(dir, "kubeconfig")
-	kc, err := os.ReadFile(d.env.Kubeconfig)
-	if err != nil {
-		return d, fmt.Errorf("reading kubeconfig: %w", err)
-	}
-	if err := os.WriteFile(d.kubeconfig, kc, 0o600); err != nil {
-		return d, fmt.Errorf("writing kubeconfig: %w", err)
-	}
-
-	step("starting the EC2 simulator (the demo's AWS: one VPC, four subnets, two route tables)")
-	stateDir := filepath.Join(dir, "ec2sim")
-	if err := os.RemoveAll(stateDir); err != nil {
-		return d, fmt.Errorf("clearing simulator state: %w", err)
-	}
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return d, fmt.Errorf("simulator state dir: %w", err)
-	}
-	if d.ec2, err = ec2sim.Start(o.ec2Addr, ec2sim.Options{Config: ec2sim.DefaultConfig(), StateDir: stateDir}); err != nil {
-		return d, fmt.Errorf("starting the EC2 simulator: %w", err)
-	}
-	d.closers = append(d.closers, d.ec2.Close)
-
-	step("installing gsi (kubectl apply -k manifests)")
-	if err := d.kubectl(ctx, "apply", "-k", "manifests"); err != nil {
-		return d, err
-	}
-	step("creating the CN2 side: nodes, a control node, virtual networks (test/demo/cluster.yaml)")
-	if err := d.kubectl(ctx, "apply", "-f", "test/demo/cluster.yaml"); err != nil {
-		return d, err
-	}
-	step("applying the CN2 guide's examples (kubectl apply -k manifests/examples)")
-	if err := d.kubectl(ctx, "apply", "-k", "manifests/examples"); err != nil {
-		return d, err
+	for _, stage := range []struct {
+		msg string
+		fn  func(context.Context) error
+	}{
+		{"building gsi's binaries (go build ./cmd/...)", d.build},
+		{"starting kube-apiserver and etcd (with gsi's CRDs and a minimal CN2)", d.startAPIServer},
+		{"starting the EC2 simulator (the demo's AWS: one VPC, four subnets, two route tables)", d.startEC2},
+		{"installing gsi (kubectl kustomize manifests | kubectl apply -f -)", d.install},
+		{"starting gsi-webhook (self-managed certificate, caBundle patched into its configurations)", d.startWebhook},
+		{"creating the CN2 side: nodes, a control node, virtual networks (test/demo/cluster.yaml)", d.createCluster},
+		{"starting gsi-controller against the EC2 simulator, and a stand-in kubelet for router pods", d.startController},
+		{"applying the CN2 guide's examples (kubectl apply -k manifests/examples)", d.applyExamples},
+		{"waiting for tgw1 to become available and the web VN's route to reach every VPC route table", d.waitConverged},
+	} {
+		step(stage.msg)
+		if err := stage.fn(ctx); err != nil {
+			return d, err
+		}
 	}
 	return d, nil
+}
+
+func (d *demo) build(ctx context.Context) error {
+	var err error
+	d.bin, err = buildBinaries(ctx, d.dir)
+	return err
+}
+
+func (d *demo) startAPIServer(context.Context) error {
+	var err error
+	if d.env, err = envtest.StartEnv(); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.env.Stop)
+	d.kubeconfig = filepath.Join(d.dir, "kubeconfig")
+	kc, err := os.ReadFile(d.env.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	if err := os.WriteFile(d.kubeconfig, kc, 0o600); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	return nil
+}
+
+func (d *demo) startEC2(context.Context) error {
+	stateDir := filepath.Join(d.dir, "ec2sim")
+	if err := os.RemoveAll(stateDir); err != nil {
+		return fmt.Errorf("clearing simulator state: %w", err)
+	}
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return fmt.Errorf("simulator state dir: %w", err)
+	}
+	var err error
+	if d.ec2, err = ec2sim.Start(d.o.ec2Addr, ec2sim.Options{Config: ec2sim.DefaultConfig(), StateDir: stateDir}); err != nil {
+		return fmt.Errorf("starting the EC2 simulator: %w", err)
+	}
+	d.closers = append(d.closers, d.ec2.Close)
+	return nil
+}
+
+func (d *demo) install(ctx context.Context) error {
+	ports, err := freePorts(5)
+	if err != nil {
+		return err
+	}
+	d.ports = ports
+	return d.installManifests(ctx, fmt.Sprintf("https://127.0.0.1:%d", d.ports[0]))
+}
+
+func (d *demo) startWebhook(ctx context.Context) error {
+	p, err := startProcess("gsi-webhook", d.dir, []string{"KUBECONFIG=" + d.kubeconfig},
+		filepath.Join(d.bin, "gsi-webhook"), "--host=127.0.0.1", fmt.Sprintf("--port=%d", d.ports[0]),
+		"--cert-ips=127.0.0.1", fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", d.ports[1]),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", d.ports[2]))
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, p.stop)
+	return p.waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", d.ports[2]))
+}
+
+func (d *demo) createCluster(ctx context.Context) error {
+	if err := d.kubectl(ctx, "apply", "-f", "test/demo/cluster.yaml"); err != nil {
+		return err
+	}
+	// a kubelet reports its node's address; these nodes have none, so the demo does
+	for name, ip := range demoNodeIPs {
+		patch := fmt.Sprintf(`{"status":{"addresses":[{"type":"InternalIP","address":%q},{"type":"Hostname","address":%q}]}}`, ip, name)
+		if _, err := d.kubectlOutput(ctx, "patch", "node", name, "--subresource=status", "--type=merge", "-p", patch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// demoNodeIPs are the InternalIP addresses of test/demo/cluster.yaml's nodes.
+var demoNodeIPs = map[string]string{
+	"ip-10-0-1-10.ec2.internal":  "10.0.1.10",
+	"ip-10-0-17-20.ec2.internal": "10.0.17.20",
+}
+
+func (d *demo) startController(ctx context.Context) error {
+	p, err := startProcess("gsi-controller", d.dir, []string{
+		"KUBECONFIG=" + d.kubeconfig, "AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo",
+	},
+		filepath.Join(d.bin, "gsi-controller"), "--aws-endpoint="+d.ec2.URL(), "--aws-poll-interval=1s",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", d.ports[3]),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", d.ports[4]))
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, p.stop)
+	if err := p.waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", d.ports[4])); err != nil {
+		return err
+	}
+	kctx, cancel := context.WithCancel(context.Background())
+	k := &kubelet.Kubelet{Client: d.env.Client, Namespace: gsiv1.DefaultNamespace,
+		Selector: labels.SelectorFromSet(labels.Set{"app": gsiv1.RouterPodAppLabel}), Log: logr.Discard()}
+	done := make(chan struct{})
+	go func() { k.Run(kctx); close(done) }()
+	d.closers = append(d.closers, func() error { cancel(); <-done; return nil })
+	return nil
+}
+
+func (d *demo) applyExamples(ctx context.Context) error {
+	return d.kubectl(ctx, "apply", "-k", "manifests/examples")
+}
+
+// waitConverged follows tgw1 and the web VN's Route until they are ready, printing each
+// change of state as a user watching `kubectl get -w` would see it.
+func (d *demo) waitConverged(ctx context.Context) error {
+	last := ""
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var tgw gsiv1.TransitGateway
+		if err := d.env.Client.Get(ctx, client.ObjectKey{Namespace: gsiv1.DefaultNamespace, Name: "tgw1"}, &tgw); err != nil {
+			return false, nil
+		}
+		var routes gsiv1.RouteList
+		if err := d.env.Client.List(ctx, &routes, client.InNamespace(gsiv1.DefaultNamespace)); err != nil {
+			return false, nil
+		}
+		routeState := "none"
+		if len(routes.Items) > 0 {
+			routeState = string(routes.Items[0].Status.State)
+		}
+		now := fmt.Sprintf("tgw1 %s (%s), peers ready %d, web route %s", orDash(string(tgw.Status.State)),
+			orDash(tgw.Status.TransitGatewayID), tgw.Status.PeersReady, orDash(routeState))
+		if now != last {
+			fmt.Println("    " + now)
+			last = now
+		}
+		return tgw.Status.State == gsiv1.StateAvailable && routeState == string(gsiv1.RouteActive), nil
+	})
+	if err != nil {
+		return fmt.Errorf("gsi did not converge: %w (see %s/gsi-controller.log)", err, d.dir)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func step(msg string) { fmt.Printf("==> %s\n", msg) }
@@ -145,11 +280,32 @@ func (d *demo) kubectl(ctx context.Context, args ...string) error {
 	return nil
 }
 
+// kubectlCommand runs the real kubectl against the demo's API server from the repository
+// root, with the gsi plugin on PATH (plugins take no flags before their name, hence
+// KUBECONFIG rather than --kubeconfig).
+func (d *demo) kubectlCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "kubectl", args...)
+	cmd.Dir = envtest.RepoRoot()
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig,
+		"PATH="+d.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return cmd
+}
+
+func (d *demo) kubectlStdin(ctx context.Context, stdin string, args ...string) error {
+	cmd := d.kubectlCommand(ctx, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	fmt.Print(indent(string(out)))
+	return nil
+}
+
 func (d *demo) kubectlOutput(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", d.kubeconfig}, args...)...)
-	cmd.Dir = envtest.RepoRoot()
+	cmd := d.kubectlCommand(ctx, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		var exit *exec.ExitError
@@ -175,8 +331,11 @@ func (d *demo) tour() {
 	defer cancel()
 	fmt.Printf("\ngsi is running. In another shell:\n\n    export KUBECONFIG=%s\n", d.kubeconfig)
 	fmt.Printf("    export AWS_ENDPOINT_URL_EC2=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo\n\n", d.ec2.URL())
+	fmt.Printf("    export PATH=%s:$PATH    # kubectl gsi\n\n", d.bin)
 	for _, args := range [][]string{
 		{"get", "gsiplugins,transitgateways,connectedpeers,routes", "-A"},
+		{"gsi", "status"},
+		{"gsi", "routes"},
 		{"get", "virtualnetworks", "-A", "-L", "core.gsi.juniper.net/expose"},
 		{"explain", "transitgateway.spec.bgpCidr"},
 	} {
