@@ -72,7 +72,7 @@ func Hooks(c Config) map[string]*admission.Webhook {
 		PathValidateTransitGateway: admission.WithValidator[*gsiv1.TransitGateway](c.Scheme, &tgwValidator{c}),
 		PathValidateExposure:       newExposureWebhook(c),
 		PathMutateRouterPod:        admission.WithDefaulter(c.Scheme, &routerPodDefaulter{}),
-		PathValidateRouterPod:      admission.WithValidator(c.Scheme, &routerPodValidator{}),
+		PathValidateRouterPod:      admission.WithValidator(c.Scheme, &routerPodValidator{c}),
 		PathMutateCN2Pod:           admission.WithDefaulter(c.Scheme, &cn2PodDefaulter{c}),
 		PathValidateLicenseSecret:  admission.WithValidator(c.Scheme, &licenseValidator{c}),
 	}
@@ -98,12 +98,17 @@ var denials = prometheus.NewCounterVec(prometheus.CounterOpts{
 func init() { metrics.Registry.MustRegister(denials) }
 
 // invalid turns violations into the API's 422 Invalid (kubectl prints each field's
-// message), or nil.
-func invalid(webhook string, gk schema.GroupKind, name string, errs field.ErrorList) error {
+// message), or nil; it counts and logs the refusal.
+func invalid(log logr.Logger, webhook string, gk schema.GroupKind, name string, errs field.ErrorList) error {
 	if len(errs) == 0 {
 		return nil
 	}
 	denials.WithLabelValues(webhook, fieldRoot(errs[0].Field)).Inc()
+	fields := make([]string, 0, len(errs))
+	for _, e := range errs {
+		fields = append(fields, e.Field)
+	}
+	log.Info("refused", "webhook", webhook, "kind", gk.Kind, "name", name, "fields", fields)
 	return apierrors.NewInvalid(gk, name, errs)
 }
 

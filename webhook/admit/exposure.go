@@ -80,7 +80,7 @@ func (v *exposureValidator) validate(ctx context.Context, obj *unstructured.Unst
 	if e.Exposed, err = v.exposed(ctx, vn); err != nil {
 		return err
 	}
-	return invalid("exposure", cn2.GroupKind(cn2.KindVirtualNetwork), vn.Name, rules.ValidateExposure(e))
+	return invalid(v.c.Log, "exposure", cn2.GroupKind(cn2.KindVirtualNetwork), vn.Name, rules.ValidateExposure(e))
 }
 
 func (v *exposureValidator) target(ctx context.Context, e *rules.Exposure) error {

@@ -24,20 +24,20 @@ func (routerPodDefaulter) Default(_ context.Context, pod *corev1.Pod) error {
 
 // routerPodValidator refuses a router pod that could land off a crpd node (one whose
 // affinity contradicts the requirement, which the defaulter leaves as written).
-type routerPodValidator struct{}
+type routerPodValidator struct{ c Config }
 
-func (routerPodValidator) ValidateCreate(_ context.Context, pod *corev1.Pod) (admission.Warnings, error) {
+func (v *routerPodValidator) ValidateCreate(_ context.Context, pod *corev1.Pod) (admission.Warnings, error) {
 	if !rules.IsRouterPod(pod.Labels) {
 		return nil, nil
 	}
-	return nil, invalid("router-pod", podKind, podName(pod), rules.ValidateRouterPodPlacement(&pod.Spec))
+	return nil, invalid(v.c.Log, "router-pod", podKind, podName(pod), rules.ValidateRouterPodPlacement(&pod.Spec))
 }
 
-func (routerPodValidator) ValidateUpdate(context.Context, *corev1.Pod, *corev1.Pod) (admission.Warnings, error) {
+func (*routerPodValidator) ValidateUpdate(context.Context, *corev1.Pod, *corev1.Pod) (admission.Warnings, error) {
 	return nil, nil // a pod's affinity cannot change after creation
 }
 
-func (routerPodValidator) ValidateDelete(context.Context, *corev1.Pod) (admission.Warnings, error) {
+func (*routerPodValidator) ValidateDelete(context.Context, *corev1.Pod) (admission.Warnings, error) {
 	return nil, nil
 }
 

@@ -43,7 +43,7 @@ func (v *licenseValidator) check(ctx context.Context, s *corev1.Secret, deleted 
 		return nil, err
 	}
 	errs := rules.ValidateLicenseSecretChange(s.Namespace+"/"+s.Name, deleted, s.Data, users)
-	return nil, invalid("license-secret", secretKind, s.Name, errs)
+	return nil, invalid(v.c.Log, "license-secret", secretKind, s.Name, errs)
 }
 
 // licenseUsers lists the TransitGateways of namespace that use Secret name and are not

@@ -52,7 +52,7 @@ func (v *tgwValidator) ValidateCreate(ctx context.Context, tgw *gsiv1.TransitGat
 		return nil, err
 	}
 	errs, w := rules.ValidateTransitGateway(tgw, facts)
-	return append(warns, w...), invalid("transitgateway", tgwKind, tgw.Name, errs)
+	return append(warns, w...), invalid(v.c.Log, "transitgateway", tgwKind, tgw.Name, errs)
 }
 
 // ValidateUpdate checks immutability always, and the whole spec only when the spec
@@ -74,7 +74,7 @@ func (v *tgwValidator) ValidateUpdate(ctx context.Context, old, tgw *gsiv1.Trans
 		more, w2 := rules.ValidateTransitGateway(tgw, facts)
 		errs, warns = append(errs, more...), append(w, w2...)
 	}
-	return warns, invalid("transitgateway", tgwKind, tgw.Name, errs)
+	return warns, invalid(v.c.Log, "transitgateway", tgwKind, tgw.Name, errs)
 }
 
 func (v *tgwValidator) ValidateDelete(context.Context, *gsiv1.TransitGateway) (admission.Warnings, error) {
