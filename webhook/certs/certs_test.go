@@ -331,3 +331,46 @@ func TestPlanWithoutAPIServer(t *testing.T) {
 		t.Fatalf("leaf %v outlives CA %v (%v)", b4.leaf.NotAfter, b4.ca.NotAfter, err)
 	}
 }
+
+// TestStartRotatesWhileServing: the background loop picks up a due renewal by itself and
+// the next TLS handshake gets the new certificate.
+func TestStartRotatesWhileServing(t *testing.T) {
+	needEnv(t)
+	ns := newNamespace(t, "certs-loop-")
+	clk := newClock(time.Now())
+	m, err := New(Options{
+		Client: env.Client, Namespace: ns, SecretName: "gsi-webhook-tls", DNSNames: []string{"localhost"},
+		CAValidity: 3 * time.Hour, CertValidity: time.Hour, CheckInterval: 20 * time.Millisecond, Now: clk.Now, Log: testr.New(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	first := waitForLeaf(t, m, "")
+	clk.Advance(45 * time.Minute) // past two thirds of the hour
+	second := waitForLeaf(t, m, first)
+	cert, err := m.GetCertificate(nil)
+	if err != nil || cert.Leaf.SerialNumber.String() != second {
+		t.Fatalf("handshakes still get the old certificate: %v", err)
+	}
+}
+
+// waitForLeaf polls until the served certificate's serial differs from not.
+func waitForLeaf(t *testing.T, m *Manager, not string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := m.Leaf(); l != nil && l.SerialNumber.String() != not {
+			return l.SerialNumber.String()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no new certificate served within 20s (still %q)", not)
+	return ""
+}
