@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,6 @@ func TestBGPInsideGREProgramsTheForwarding(t *testing.T) {
 	if err := r.Write(cfg); err != nil {
 		t.Fatal(err)
 	}
-	onTGW := StartCapture(t, l.Router, l.RouterTGWIf)
 	proc := l.Router.Start(t, "gsi-router", bin, "run", "--config", r.ConfigPath, "--grpc-listen=",
 		"--dataplane-interfaces", strings.Join([]string{l.RouterTGWIf, l.RouterVR1If, l.RouterVR2If}, ","),
 		"--dataplane-address", RouterNode.String(), "--dataplane-pin=")
@@ -123,6 +123,10 @@ func TestBGPInsideGREProgramsTheForwarding(t *testing.T) {
 	}
 	t.Logf("router FIB: %+v", fibView)
 
+	// from here on (the data plane attached: before, the router's kernel answered GRE
+	// with protocol-unreachable) every frame between TGW and router must be GRE
+	onTGW := StartCapture(t, l.Router, l.RouterTGWIf)
+	bgpIn := dpCounter(t, l, "gre_to_local")
 	onVR1 := StartCapture(t, l.Router, l.RouterVR1If)
 	for _, pod := range []netip.Addr{Pod1, Pod2} {
 		out := l.EC2.Run(t, "ping", "-c", "3", "-i", "0.2", "-W", "2", pod.String())
@@ -131,6 +135,13 @@ func TestBGPInsideGREProgramsTheForwarding(t *testing.T) {
 		}
 	}
 	checkMPLSLink(t, onVR1.Stop(t), LabelPod1, false)
+	// a BGP message (keepalives every 3 s) has come through the tunnel meanwhile
+	netlab.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
+		if n := dpCounter(t, l, "gre_to_local"); n <= bgpIn {
+			return fmt.Errorf("no BGP from the TGW through GRE yet (%d)", n)
+		}
+		return nil
+	})
 
 	// every IPv4 frame between TGW and router was GRE, BGP (TCP 179) included
 	var bgp int
@@ -158,4 +169,22 @@ func TestBGPInsideGREProgramsTheForwarding(t *testing.T) {
 		b, _ := os.ReadFile(proc.Log)
 		t.Logf("gsi-router log:\n%s", b)
 	}
+}
+
+// dpCounter reads one counter of gsi-router's data plane debug view.
+func dpCounter(t *testing.T, l *Lab, name string) int {
+	t.Helper()
+	view := l.Router.Run(t, "curl", "-sf", "http://127.0.0.1:9179/debug/dataplane")
+	for _, line := range strings.Split(view, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == name && f[3] == "pkts" {
+			n, err := strconv.Atoi(f[2])
+			if err != nil {
+				t.Fatalf("counter %s: %v", name, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no counter %s in the data plane view:\n%s", name, view)
+	return 0
 }
