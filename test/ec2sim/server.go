@@ -47,7 +47,7 @@ type Sim struct {
 	mu     sync.Mutex
 	cfg    Config
 	st     *state
-	store  store
+	store  *store
 	now    func() time.Time
 	log    logr.Logger
 	rng    *rand.Rand
@@ -74,7 +74,7 @@ func New(opts Options) (*Sim, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("ec2sim config: %w", err)
 	}
-	s := &Sim{cfg: cfg, store: store{dir: opts.StateDir}, now: opts.Clock, log: opts.Logger}
+	s := &Sim{cfg: cfg, store: &store{dir: opts.StateDir}, now: opts.Clock, log: opts.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -226,6 +226,9 @@ func (s *Sim) serve(ctx context.Context, r *http.Request, name string, p params)
 	body, aerr := act.fn(s, p)
 	if aerr != nil {
 		s.stats.Errors[aerr.Code]++
+		if act.mutating {
+			s.discardChanges(name)
+		}
 		return nil, aerr
 	}
 	if act.mutating || s.st.Seq != snapshot {
@@ -237,6 +240,17 @@ func (s *Sim) serve(ctx context.Context, r *http.Request, name string, p params)
 		}
 	}
 	return body, nil
+}
+
+// discardChanges puts back the last saved state after a failed mutating request, so
+// a validation failure half-way through a request leaves nothing behind.
+func (s *Sim) discardChanges(action string) {
+	st, err := s.store.rollback()
+	if err != nil {
+		s.log.Error(err, "roll back failed request", "action", action)
+		return
+	}
+	s.st = st
 }
 
 // checkAuth accepts any SigV4 credentials (header or presigned query) but requires the

@@ -171,11 +171,17 @@ type sgRule struct {
 // store persists the state crash-consistently: the whole document is written to a
 // temporary file, fsynced, renamed over the previous one and the directory fsynced, so
 // after a kill the file is either the old or the new state, never a torn mix.
-type store struct{ dir string }
+//
+// It also keeps the last saved document so that a request failing half-way can be
+// rolled back: a failed request changes nothing, as in EC2.
+type store struct {
+	dir  string
+	last []byte
+}
 
 const stateFile = "ec2sim-state.json"
 
-func (s store) load() (*state, bool, error) {
+func (s *store) load() (*state, bool, error) {
 	if s.dir == "" {
 		return nil, false, nil
 	}
@@ -190,16 +196,27 @@ func (s store) load() (*state, bool, error) {
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, false, fmt.Errorf("parse state %s: %w", filepath.Join(s.dir, stateFile), err)
 	}
+	s.last = b
 	return st, true, nil
 }
 
-func (s store) save(st *state) error {
-	if s.dir == "" {
-		return nil
+// rollback returns the state as last saved.
+func (s *store) rollback() (*state, error) {
+	st := newState()
+	if err := json.Unmarshal(s.last, st); err != nil {
+		return nil, fmt.Errorf("decode last saved state: %w", err)
 	}
+	return st, nil
+}
+
+func (s *store) save(st *state) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
+	}
+	if s.dir == "" {
+		s.last = b
+		return nil
 	}
 	tmp, err := os.CreateTemp(s.dir, stateFile+".*.tmp")
 	if err != nil {
@@ -228,5 +245,6 @@ func (s store) save(st *state) error {
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("fsync state dir: %w", err)
 	}
+	s.last = b
 	return nil
 }

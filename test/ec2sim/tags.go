@@ -113,6 +113,11 @@ func (s *Sim) deleteTags(p params) (any, *apiError) {
 		return nil, aerr
 	}
 	specs := p.structs("Tag")
+	for _, t := range specs {
+		if strings.HasPrefix(strings.ToLower(t.str("Key")), "aws:") {
+			return nil, errf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved")
+		}
+	}
 	for _, id := range ids {
 		m := s.st.Tags[id]
 		if len(specs) == 0 {
@@ -121,9 +126,6 @@ func (s *Sim) deleteTags(p params) (any, *apiError) {
 		}
 		for _, t := range specs {
 			k := t.str("Key")
-			if strings.HasPrefix(strings.ToLower(k), "aws:") {
-				return nil, errf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved")
-			}
 			// With a Value, only a tag holding that value goes (EC2's semantics).
 			if t.has("Value") && m[k] != t.str("Value") {
 				continue
