@@ -143,6 +143,8 @@ func splitLines(s string) []string {
 type Topology struct {
 	Net                           *netlab.Lab
 	TGW, RouterHost, Ctl, Compute *netlab.Host
+	// TGWIf is the TGW's interface towards the router.
+	TGWIf string
 }
 
 // NewTopology creates the namespaces and links.
@@ -150,8 +152,8 @@ func NewTopology(t testing.TB) *Topology {
 	t.Helper()
 	lab := netlab.New(t)
 	top := &Topology{Net: lab, TGW: lab.Host("tgw"), RouterHost: lab.Host("router"), Ctl: lab.Host("ctl"), Compute: lab.Host("compute")}
-	_, tgwIf := lab.Link(top.RouterHost, top.TGW, RouterTGWAddr.String()+"/29", TGWAddrs[0].String()+"/29")
-	top.TGW.Run(t, "ip", "addr", "add", TGWAddrs[1].String()+"/29", "dev", tgwIf)
+	_, top.TGWIf = lab.Link(top.RouterHost, top.TGW, RouterTGWAddr.String()+"/29", TGWAddrs[0].String()+"/29")
+	top.TGW.Run(t, "ip", "addr", "add", TGWAddrs[1].String()+"/29", "dev", top.TGWIf)
 	lab.Link(top.RouterHost, top.Ctl, RouterCtlAddr.String()+"/30", CtlAddr.String()+"/30")
 	_, cmpIf := lab.Link(top.Ctl, top.Compute, VRouterNetAddr.String()+"/24", VRouters[0].String()+"/24")
 	for _, v := range VRouters[1:] {
@@ -174,4 +176,20 @@ func RouterConfig(routerASN, tgwASN, ctlASN uint32, timers config.Timers, vns []
 	}
 	c.Default()
 	return c
+}
+
+// BGPTTLs captures (tshark, an independent decoder) the BGP packets the router sends to
+// the TGW for up to the given time and returns their IP TTLs.
+func (top *Topology) BGPTTLs(t testing.TB, packets int, within time.Duration) []string {
+	t.Helper()
+	out := top.TGW.Run(t, "tshark", "-n", "-i", top.TGWIf, "-a", fmt.Sprintf("duration:%d", int(within.Seconds())),
+		"-c", fmt.Sprint(packets), "-f", "tcp port 179 and src host "+RouterTGWAddr.String()+" and tcp[tcpflags] & tcp-push != 0",
+		"-T", "fields", "-e", "ip.ttl")
+	var ttls []string
+	for _, l := range splitLines(out) {
+		if l != "" {
+			ttls = append(ttls, l)
+		}
+	}
+	return ttls
 }

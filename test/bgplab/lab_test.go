@@ -25,7 +25,7 @@ var (
 	// default (10 s / 30 s) is only longer.
 	labTimers = config.Timers{
 		Keepalive:    config.Duration{Duration: 3 * time.Second},
-		Hold:         config.Duration{Duration: 12 * time.Second},
+		Hold:         config.Duration{Duration: 15 * time.Second},
 		ConnectRetry: config.Duration{Duration: time.Second},
 	}
 	rt1, rt2, rt3, rtHidden = config.RouteTarget{ASN: ctlASN, Value: 8000001}, config.RouteTarget{ASN: ctlASN, Value: 8000002},
@@ -67,7 +67,7 @@ type env struct {
 
 func startLab(t *testing.T, tgwASN uint32, vns []config.VN, pods []VNRoutes) *env {
 	t.Helper()
-	netlab.Require(t, BGPD, "vtysh", "bird", "birdc", "curl")
+	netlab.Require(t, BGPD, "vtysh", "bird", "birdc", "curl", "tshark")
 	e := &env{top: NewTopology(t)}
 	for _, a := range TGWAddrs {
 		e.tgws = append(e.tgws, StartFRR(t, e.top.TGW, TGWConfig{
@@ -251,6 +251,14 @@ func TestRouterOverEBGP(t *testing.T) {
 
 	labels := map[uint32]config.RouteTarget{1000: rt1, 1001: rt2, 1002: rt3}
 	netlab.Eventually(t, 15*time.Second, 200*time.Millisecond, func() error { return e.checkExports(labels) })
+
+	// eBGP across the Connect peer: the router's BGP packets leave with TTL 2 (keepalives
+	// every 3 s, so two of them within 10 s)
+	ttls := e.top.BGPTTLs(t, 2, 10*time.Second)
+	t.Logf("IP TTLs of the router's BGP packets to the TGW (tshark): %v", ttls)
+	if len(ttls) == 0 || slices.ContainsFunc(ttls, func(s string) bool { return s != "2" }) {
+		t.Errorf("TTLs of the router's BGP packets to the TGW: %v, want 2", ttls)
+	}
 
 	fibWant := vpcRoutes(map[netip.Prefix]debug.RouteView{
 		pfx("10.1.0.5/32"): {VN: vn1.Name, NextHops: []debug.HopView{mplsHop(VRouters[0], 30), mplsHop(VRouters[1], 31)}},
