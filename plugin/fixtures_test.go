@@ -35,7 +35,7 @@ var testBuild = BuildInfo{Version: "v0.1.0-test", GitCommit: "abc1234", BuildDat
 // up, controller and router pods, the license, and VirtualNetworks, two of them exposed
 // with their Routes active.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	gsiNS  string // namespace of the GSI objects (--gsi-namespace)
 	vnNS   string // namespace of the VirtualNetworks
