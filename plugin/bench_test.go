@@ -172,4 +172,3 @@ func createBenchVN(f *fixture, ns string, i int) error {
 	}
 	return nil
 }
-
