@@ -62,8 +62,10 @@ func TestExpose(t *testing.T) {
 			`TransitGateway "tgw9" not found in namespace ` + f.gsiNS + "; available: tgw1"},
 		{"unknown VN", []string{"expose", "nope"}, ExitNotFound, `virtualnetwork "nope" not found in namespace ` + f.vnNS},
 		{"webhook refuses", []string{"expose", "overlap"}, ExitRefused,
-			`admission webhook "vvirtualnetwork.gsi.juniper.net" denied the request: cannot expose VirtualNetwork ` +
-				f.vnNS + `/overlap through TransitGateway "tgw1": its subnet overlaps the VPC CIDR 10.0.0.0/16`},
+			`exposing virtualnetwork ` + f.vnNS + `/overlap: refused by the API server: ` +
+				`admission webhook "vvirtualnetwork.gsi.juniper.net" denied the request: VirtualNetwork.core.contrail.juniper.net "overlap" is invalid: ` +
+				`spec.v4SubnetReference: Invalid value: "` + f.vnNS + `/overlap": cannot be exposed through TransitGateway tgw1: overlaps the VPC's CIDR 10.0.0.0/16: ` +
+				`the VPC would keep its local route and never send this traffic to the transit gateway`},
 		{"unexpose unknown VN", []string{"unexpose", "nope"}, ExitNotFound, `virtualnetwork "nope" not found`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

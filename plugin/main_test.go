@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	k8scorev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -124,8 +128,7 @@ func startWebhook(ctx context.Context) error {
 			tgw, exposed := vn.GetLabels()[corev1.ExposeLabel]
 			vpc, overlaps := vn.GetAnnotations()[denyAnnotation]
 			if exposed && overlaps {
-				return admission.Denied(fmt.Sprintf("cannot expose VirtualNetwork %s/%s through TransitGateway %q: its subnet overlaps the VPC CIDR %s",
-					vn.GetNamespace(), vn.GetName(), tgw, vpc))
+				return refuseLikeGSI(&vn, tgw, vpc)
 			}
 			return admission.Allowed("")
 		})})
@@ -144,6 +147,17 @@ func startWebhook(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refuseLikeGSI answers as gsi's exposure webhook does: an Invalid status naming the
+// field, the value and the rule.
+func refuseLikeGSI(vn *unstructured.Unstructured, tgw, vpc string) admission.Response {
+	ref := vn.GetNamespace() + "/" + vn.GetName()
+	err := apierrors.NewInvalid(schema.GroupKind{Group: "core.contrail.juniper.net", Kind: "VirtualNetwork"}, vn.GetName(),
+		field.ErrorList{field.Invalid(field.NewPath("spec", "v4SubnetReference"), ref,
+			fmt.Sprintf("cannot be exposed through TransitGateway %s: overlaps the VPC's CIDR %s: the VPC would keep its local route and never send this traffic to the transit gateway", tgw, vpc))})
+	st := err.Status()
+	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}
 }
 
 // seedCluster creates the cluster-wide objects: nodes and CN2 control nodes.
