@@ -180,6 +180,7 @@ func TestExposeWait(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("expose --wait: %s", r)
 	}
+	t.Logf("$ kubectl gsi expose blue --wait\n%s", r.stdout)
 	want := []string{
 		"virtualnetwork " + f.vnNS + "/blue exposed through transitgateway tgw1",
 		"waiting for the controller to create the Route for " + f.vnNS + "/blue",

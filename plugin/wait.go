@@ -46,10 +46,20 @@ func (o *Options) followRoutes(ctx context.Context, ns, name string, view routeV
 		if err != nil {
 			return fmt.Errorf("watching Routes in %s: %w", o.GSINamespace, err)
 		}
+		began := time.Now()
 		done, err := consume(ctx, w, routes, func() (bool, error) { return view(routesOf(routes, ns, name)) })
 		w.Stop()
 		if done || err != nil {
 			return err
+		}
+		// A watch that ends at once (an API server restarting) is retried after a pause,
+		// not in a tight list/watch loop.
+		if time.Since(began) < time.Second {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }
