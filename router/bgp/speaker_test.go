@@ -13,6 +13,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/opengsi/gsi/router/config"
 	"github.com/opengsi/gsi/router/fib"
@@ -113,7 +115,8 @@ func TestRouteTargetConstraint(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := fib.New()
-	sp, err := Start(ctx, cfg, Options{Log: logr.Discard(), FIB: table})
+	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	sp, err := Start(ctx, cfg, Options{Log: logr.Discard(), FIB: table, GRPCListen: grpcAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +147,17 @@ func TestRouteTargetConstraint(t *testing.T) {
 		}
 		return nil
 	})
+
+	// GoBGP's gRPC API answers on localhost, as the gobgp CLI would ask it
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bgpResp, err := api.NewGobgpApiClient(conn).GetBgp(ctx, &api.GetBgpRequest{})
+	if err != nil || bgpResp.Global.Asn != 64513 || bgpResp.Global.RouterId != "127.0.0.1" {
+		t.Fatalf("gRPC GetBgp = %v, %v", bgpResp, err)
+	}
 
 	// expose the VN of rt9: the router asks for it and the control node sends its route
 	cfg.VNs = append(cfg.VNs, config.VN{Name: "default/vn9", Subnets: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/24")}, RouteTarget: rt9})
