@@ -78,6 +78,7 @@ func (eo *exposeOptions) run(ctx context.Context, w io.Writer, name string) erro
 	if err != nil {
 		return err
 	}
+	eo.warnNotAvailable(ctx, gw)
 	current, labelled := vn.GetLabels()[corev1.ExposeLabel]
 	switch {
 	case labelled && current == gw:
@@ -121,6 +122,25 @@ func (o *Options) resolveGateway(ctx context.Context, name string) (string, erro
 	}
 	return "", usageError("there are %d TransitGateways in namespace %s (%s): choose one with --transit-gateway",
 		len(names), o.GSINamespace, strings.Join(names, ", "))
+}
+
+// warnNotAvailable tells the user, on stderr, when the TransitGateway cannot route yet:
+// exposing still works, the routes follow once it is available.
+func (o *Options) warnNotAvailable(ctx context.Context, name string) {
+	c, err := o.Client()
+	if err != nil {
+		return
+	}
+	var g corev1.TransitGateway
+	if err := c.Get(ctx, client.ObjectKey{Namespace: o.GSINamespace, Name: name}, &g); err != nil {
+		return
+	}
+	if g.Status.State != corev1.StateAvailable {
+		why := notReadyReason(g.Status.Conditions, corev1.ConditionAWSReady, corev1.ConditionPeersReady,
+			corev1.ConditionLicensed, corev1.ConditionReady)
+		fmt.Fprintf(o.ErrOut, "warning: transitgateway %s is %s%s; the routes follow once it is available\n",
+			name, orDash(string(g.Status.State)), suffix(why))
+	}
 }
 
 func (o *Options) getVN(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {

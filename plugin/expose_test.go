@@ -99,6 +99,14 @@ func TestExpose(t *testing.T) {
 	f.mustRun(ExitOK, "unexpose", "red")
 }
 
+func TestExposePendingGatewayWarns(t *testing.T) {
+	f := newFixture(t)
+	f.gateway(f.tgw, 1, corev1.StatePending)
+	f.vn("red", "10.40.0.0/16", "")
+	r := f.mustRun(ExitOK, "expose", "red")
+	contains(t, "pending TGW", r.stderr, "warning: transitgateway tgw1 is pending; AWSReady: transit gateway tgw-0f1e2d3c4b5a69788 is pending")
+}
+
 func TestExposeNoGateway(t *testing.T) {
 	f := newFixture(t)
 	f.vn("red", "10.40.0.0/16", "")

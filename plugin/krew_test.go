@@ -72,6 +72,7 @@ func TestKrewInstall(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `Installed plugin: gsi`) {
 		t.Fatalf("krew install (exit %d):\n%s", code, out)
 	}
+	t.Logf("$ kubectl krew install --manifest=%s --archive=%s\n%s", manifest, archive, out)
 	// krew's receipt of the install (`krew list` would need the plugin index, a git clone)
 	receipt, err := os.ReadFile(filepath.Join(krewRoot, "receipts", "gsi.yaml"))
 	if err != nil {
@@ -86,6 +87,7 @@ func TestKrewInstall(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("kubectl gsi version (exit %d):\n%s", code, out)
 	}
+	t.Logf("$ kubectl gsi version\n%s", out)
 	contains(t, "kubectl gsi version", out, "kubectl-gsi: "+krewTestVersion+" (commit krewtest", "Kubernetes: v1.37")
 
 	f := newFixture(t).healthy()
