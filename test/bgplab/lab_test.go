@@ -310,6 +310,22 @@ func TestRouterOverEBGP(t *testing.T) {
 		fibWant = vpcRoutes(map[netip.Prefix]debug.RouteView{})
 		netlab.Eventually(t, 10*time.Second, 200*time.Millisecond, func() error { return e.checkFIB(fibWant, fibLabels[1:]) })
 	})
+
+	t.Run("a global change restarts the speaker", func(t *testing.T) {
+		cfg := e.cfg
+		cfg.VNs = []config.VN{vn2, vn3}
+		cfg.LabelBase = 2000
+		if err := e.router.Write(cfg); err != nil {
+			t.Fatal(err)
+		}
+		// new labels and RDs everywhere, the old ones withdrawn
+		netlab.Eventually(t, 20*time.Second, 200*time.Millisecond, func() error {
+			return e.checkExports(map[uint32]config.RouteTarget{2000: rt2, 2001: rt3})
+		})
+		labels := []debug.LabelView{{Label: 2000, VN: vn2.Name}, {Label: 2001, VN: vn3.Name}}
+		netlab.Eventually(t, 10*time.Second, 200*time.Millisecond, func() error { return e.checkFIB(fibWant, labels) })
+		e.waitEstablished(t, 20*time.Second)
+	})
 }
 
 // TestRecoveryWithinHoldTime flaps each session and restarts the router, over iBGP to
