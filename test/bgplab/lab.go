@@ -29,10 +29,16 @@ var (
 	TunnelRemote = netip.MustParseAddr("192.0.2.1")
 )
 
-// BuildRouter compiles cmd/gsi-router into dir and returns the binary's path.
+// BuildRouter compiles cmd/gsi-router into dir and returns the binary's path. With
+// GSI_ROUTER_RACE=1 the router is built with the race detector (its reports fail the
+// process, and the log is printed with the failing test).
 func BuildRouter(dir string) (string, error) {
 	bin := filepath.Join(dir, "gsi-router")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/opengsi/gsi/cmd/gsi-router")
+	args := []string{"build", "-o", bin}
+	if os.Getenv("GSI_ROUTER_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/opengsi/gsi/cmd/gsi-router")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build gsi-router: %w: %s", err, out)
 	}
