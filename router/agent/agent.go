@@ -5,7 +5,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,7 +20,7 @@ import (
 )
 
 // ErrNotRunning is returned while no speaker runs (before the first config).
-var ErrNotRunning = errors.New("router: BGP speaker not running")
+var ErrNotRunning = status.ErrNotRunning
 
 // Agent owns the speaker.
 type Agent struct {

@@ -5,6 +5,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,6 +43,10 @@ type Session struct {
 
 // Established reports whether the session is up.
 func (s Session) Established() bool { return s.State == "established" }
+
+// ErrNotRunning is what a Source returns before it has sessions to list (the router has
+// no config yet); the Reporter waits quietly.
+var ErrNotRunning = errors.New("router: BGP speaker not running")
 
 // Source lists the sessions now.
 type Source interface {
@@ -120,7 +125,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 	pending := false
 	for {
 		sessions, err := r.Source.Sessions(ctx)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotRunning) {
 			r.Log.Error(err, "listing BGP sessions")
 		}
 		if err == nil {
