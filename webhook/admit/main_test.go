@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/opengsi/gsi/test/envtest"
@@ -28,6 +29,7 @@ var testConfig Config
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
+	ctrllog.SetLogger(logr.Discard()) // controller-runtime's own logs are noise here
 	if _, err := envtest.Assets(); err != nil {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintln(os.Stderr, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/opengsi/gsi/api/cn2"
@@ -36,6 +38,7 @@ import (
 // through. Then the webhook is stopped, and the failure policies are checked: gsi's own
 // objects are refused, everything else (CN2's pods included) goes on.
 func TestServeEndToEnd(t *testing.T) {
+	ctrllog.SetLogger(logr.Discard())
 	env := envtest.Start(t)
 	c := env.Client
 	ctx := t.Context()
