@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,5 +139,36 @@ func TestCN2NamespacesInSync(t *testing.T) {
 	want := strings.Join(rules.DefaultCN2Namespaces, ",")
 	if strings.Join(selector, ",") != want || flag != want {
 		t.Fatalf("CN2 namespaces: selector %v, --cn2-namespaces %q, default %q", selector, flag, want)
+	}
+}
+
+// TestCertManagerComponentRenders: the cert-manager alternative, added to an overlay of
+// manifests/webhook, mounts cert-manager's Secret, serves it with --cert-dir and asks the
+// CA injector for both configurations.
+func TestCertManagerComponentRenders(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl not found (run `make setup`): %v", err)
+	}
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, filepath.Join(envtest.RepoRoot(), "manifests", "webhook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := "resources: [" + rel + "]\ncomponents: [" + rel + "/cert-manager]\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), kubectl, "kustomize", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--cert-dir=/certs", "secretName: gsi-webhook-cert", "kind: Certificate", "kind: Issuer"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rendered overlay lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(out), "cert-manager.io/inject-ca-from: contrail-gsi/gsi-webhook"); n != 2 {
+		t.Errorf("inject-ca-from on %d configurations, want 2", n)
 	}
 }
