@@ -80,6 +80,7 @@ type demo struct {
 	kubeconfig string
 	env        *envtest.Env
 	ec2        *ec2sim.Server
+	lab        *lab
 	closers    []func() error
 }
 
@@ -111,9 +112,10 @@ func start(ctx context.Context, o options) (*demo, error) {
 		{"installing gsi (kubectl kustomize manifests | kubectl apply -f -)", d.install},
 		{"starting gsi-webhook (self-managed certificate, caBundle patched into its configurations)", d.startWebhook},
 		{"creating the CN2 side: nodes, a control node, virtual networks (test/demo/cluster.yaml)", d.createCluster},
-		{"starting gsi-controller against the EC2 simulator, and a stand-in kubelet for router pods", d.startController},
+		{"starting the network: FRR as the TGW, BIRD as the CN2 control node, vRouters (namespaces)", d.startLab},
+		{"starting gsi-controller against the EC2 simulator, and a stand-in kubelet that runs router pods as gsi-router", d.startController},
 		{"applying the CN2 guide's examples (kubectl apply -k manifests/examples)", d.applyExamples},
-		{"waiting for tgw1 to become available and the web VN's route to reach every VPC route table", d.waitConverged},
+		{"waiting for tgw1 to become available, the web VN's route to reach every VPC route table and BGP to come up", d.waitConverged},
 	} {
 		step(stage.msg)
 		if err := stage.fn(ctx); err != nil {
@@ -219,10 +221,13 @@ func (d *demo) startController(ctx context.Context) error {
 	}
 	kctx, cancel := context.WithCancel(context.Background())
 	k := &kubelet.Kubelet{Client: d.env.Client, Namespace: gsiv1.DefaultNamespace,
-		Selector: labels.SelectorFromSet(labels.Set{"app": gsiv1.RouterPodAppLabel}), Log: logr.Discard()}
+		Selector: labels.SelectorFromSet(labels.Set{"app": gsiv1.RouterPodAppLabel}), Log: logr.Discard(),
+		Start: d.lab.startRouter}
 	done := make(chan struct{})
 	go func() { k.Run(kctx); close(done) }()
-	d.closers = append(d.closers, func() error { cancel(); <-done; return nil })
+	bridged := make(chan struct{})
+	go func() { d.bridgeTGW(kctx); close(bridged) }()
+	d.closers = append(d.closers, func() error { cancel(); <-done; <-bridged; return nil })
 	return nil
 }
 
@@ -243,17 +248,28 @@ func (d *demo) waitConverged(ctx context.Context) error {
 		if err := d.env.Client.List(ctx, &routes, client.InNamespace(gsiv1.DefaultNamespace)); err != nil {
 			return false, nil
 		}
-		routeState := "none"
+		routeState, advertised := "none", false
 		if len(routes.Items) > 0 {
-			routeState = string(routes.Items[0].Status.State)
+			routeState, advertised = string(routes.Items[0].Status.State), routes.Items[0].Status.Advertised
 		}
-		now := fmt.Sprintf("tgw1 %s (%s), peers ready %d, web route %s", orDash(string(tgw.Status.State)),
-			orDash(tgw.Status.TransitGatewayID), tgw.Status.PeersReady, orDash(routeState))
+		established := 0
+		var cp gsiv1.ConnectedPeer
+		if err := d.env.Client.Get(ctx, client.ObjectKey{Namespace: gsiv1.DefaultNamespace, Name: "tgw1-0"}, &cp); err == nil {
+			for _, s := range cp.Status.Sessions {
+				if s.State == "established" {
+					established++
+				}
+			}
+		}
+		now := fmt.Sprintf("tgw1 %s (%s), peers ready %d, BGP sessions established %d/3, web route %s, advertised %v",
+			orDash(string(tgw.Status.State)), orDash(tgw.Status.TransitGatewayID), tgw.Status.PeersReady,
+			established, orDash(routeState), advertised)
 		if now != last {
 			fmt.Println("    " + now)
 			last = now
 		}
-		return tgw.Status.State == gsiv1.StateAvailable && routeState == string(gsiv1.RouteActive), nil
+		return tgw.Status.State == gsiv1.StateAvailable && routeState == string(gsiv1.RouteActive) &&
+			established == 3 && advertised, nil
 	})
 	if err != nil {
 		return fmt.Errorf("gsi did not converge: %w (see %s/gsi-controller.log)", err, d.dir)
@@ -332,9 +348,11 @@ func (d *demo) tour() {
 	fmt.Printf("\ngsi is running. In another shell:\n\n    export KUBECONFIG=%s\n", d.kubeconfig)
 	fmt.Printf("    export AWS_ENDPOINT_URL_EC2=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo\n\n", d.ec2.URL())
 	fmt.Printf("    export PATH=%s:$PATH    # kubectl gsi\n\n", d.bin)
+	d.labTour()
 	for _, args := range [][]string{
 		{"get", "gsiplugins,transitgateways,connectedpeers,routes", "-A"},
 		{"gsi", "status"},
+		{"gsi", "bgp"},
 		{"gsi", "routes"},
 		{"get", "virtualnetworks", "-A", "-L", "core.gsi.juniper.net/expose"},
 		{"explain", "transitgateway.spec.bgpCidr"},
