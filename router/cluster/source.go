@@ -5,6 +5,11 @@
 // time that changes. Its sessions go into P's status.
 package cluster
 
+// The router pod's service account (gsi-router) needs exactly this:
+// +kubebuilder:rbac:groups=core.gsi.juniper.net,namespace=contrail-gsi,resources=connectedpeers;routes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core.gsi.juniper.net,namespace=contrail-gsi,resources=connectedpeers/status,verbs=patch
+// +kubebuilder:rbac:groups=core.contrail.juniper.net,resources=bgprouters,verbs=get;list;watch
+
 import (
 	"context"
 	"fmt"

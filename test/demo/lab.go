@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -82,11 +80,11 @@ func (d *demo) startLab(context.Context) (err error) {
 	})
 	// the router pod reaches the API server as it would in a cluster: the kubeconfig's
 	// address, here 127.0.0.1 forwarded from the node's namespace
-	fwd, err := forwardAPIServer(node, d.env.Config.Host)
+	api, err := url.Parse(d.env.Config.Host)
 	if err != nil {
-		return err
+		return fmt.Errorf("API server address %q: %w", d.env.Config.Host, err)
 	}
-	tb.Cleanup(func() { _ = fwd.Close() })
+	node.Forward(tb, api.Host, api.Host)
 	d.lab = l
 	return nil
 }
@@ -123,52 +121,6 @@ func (l *lab) startRouter(_ context.Context, pod *corev1.Pod, _ *corev1.Node) (s
 	}
 	p := l.node.Start(l.tb, pod.Name, append([]string{filepath.Join(l.bin, "gsi-router")}, args...)...)
 	return p.Stop, nil
-}
-
-// forwardAPIServer listens on the API server's address inside h's namespace and relays
-// each connection to the real one in the demo's namespace.
-func forwardAPIServer(h *netlab.Host, server string) (io.Closer, error) {
-	u, err := url.Parse(server)
-	if err != nil {
-		return nil, fmt.Errorf("API server address %q: %w", server, err)
-	}
-	var ln net.Listener
-	if err := h.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp", u.Host)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("listening in %s: %w", h.Name, err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // the namespace is gone
-			}
-			go relay(c, u.Host)
-		}
-	}()
-	return ln, nil
-}
-
-func relay(c net.Conn, addr string) {
-	defer c.Close()
-	up, err := net.Dial("tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "demo: relaying to the API server:", err)
-		return
-	}
-	defer up.Close()
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(up, c)
-		_ = up.(*net.TCPConn).CloseWrite()
-		close(done)
-	}()
-	_, _ = io.Copy(c, up)
-	_ = c.(*net.TCPConn).CloseWrite()
-	<-done
 }
 
 // labTour shows the network's side: what the TGW learned from the routers, and what the
