@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,18 +54,10 @@ func TestServeEndToEnd(t *testing.T) {
 	// its +kubebuilder:rbac markers: a missing permission fails this test.
 	cfg := asWebhookServiceAccount(t, env)
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(runCtx, cfg, Options{
-			Namespace: gsiv1.DefaultNamespace, ServiceName: "gsi-webhook", CertSecret: "gsi-webhook-tls", Configuration: "gsi-webhook",
-			Host: "127.0.0.1", Port: port, ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")},
-			MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t),
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-done
+	stop := start(t, cfg, Options{
+		Namespace: gsiv1.DefaultNamespace, ServiceName: "gsi-webhook", CertSecret: "gsi-webhook-tls", Configuration: "gsi-webhook",
+		Host: "127.0.0.1", Port: port, ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")},
+		MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t),
 	})
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: gsiv1.DefaultNamespace, Name: "crpd-license"}, Data: map[string][]byte{gsiv1.LicenseSecretKey: []byte("license")}}
@@ -96,12 +89,31 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("certificate Secret: %v", err)
 	}
 
-	// Outage.
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("gsi-webhook stopped with %v", err)
 	}
-	done <- nil // for the cleanup
+
+	// The cert-manager way: the same certificate from files (--cert-dir), no Secret or
+	// configuration management.
+	dir := t.TempDir()
+	for name, key := range map[string]string{"tls.crt": certs.KeyCert, "tls.key": certs.KeyKey} {
+		if err := os.WriteFile(filepath.Join(dir, name), tlsSecret.Data[key], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = start(t, cfg, Options{
+		Namespace: gsiv1.DefaultNamespace, ServiceName: "gsi-webhook", CertDir: dir,
+		Host: "127.0.0.1", Port: port, MetricsAddr: "0", ProbeAddr: "0", Log: testr.New(t),
+	})
+	bad2 := newTGW("bad2", "169.254.5.0")
+	if err := waitForWebhook(t, func() error { return c.Create(ctx, bad2.DeepCopy()) }); err == nil || !strings.Contains(err.Error(), "reserved by AWS") {
+		t.Fatalf("--cert-dir: the reserved inside block was not refused by the webhook: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("gsi-webhook (--cert-dir) stopped with %v", err)
+	}
+
+	// Outage.
 	err = c.Create(ctx, newTGW("during-outage", "169.254.30.0"))
 	if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
 		t.Fatalf("a TransitGateway was admitted without its webhook (failurePolicy Fail): %v", err)
@@ -122,6 +134,26 @@ func TestServeEndToEnd(t *testing.T) {
 	if err := c.Delete(ctx, other); err != nil {
 		t.Fatalf("an unrelated Secret was blocked by the webhook outage: %v", err)
 	}
+}
+
+// start runs gsi-webhook until the returned stop is called (or the test ends); stop
+// returns Run's error.
+func start(t *testing.T, cfg *rest.Config, o Options) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, o) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 // asWebhookServiceAccount installs the generated RBAC (manifests/rbac/webhook/role.yaml,
