@@ -15,10 +15,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -250,49 +248,16 @@ func installConfigurations(t *testing.T, c client.Client, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := yaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
-	for {
-		doc, err := r.Read()
-		if err != nil { // io.EOF at the end
-			break
-		}
-		var meta metav1.TypeMeta
-		if err := sigsyaml.Unmarshal(doc, &meta); err != nil {
-			t.Fatal(err)
-		}
-		var obj client.Object
-		switch meta.Kind {
-		case "MutatingWebhookConfiguration":
-			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			mustUnmarshal(t, doc, m)
-			for i := range m.Webhooks {
-				toURL(&m.Webhooks[i].ClientConfig, base)
-			}
-			obj = m
-		case "ValidatingWebhookConfiguration":
-			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			mustUnmarshal(t, doc, v)
-			for i := range v.Webhooks {
-				toURL(&v.Webhooks[i].ClientConfig, base)
-			}
-			obj = v
-		default:
-			continue
-		}
-		if err := c.Create(t.Context(), obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("installing %s: %v", meta.Kind, err)
-		}
-	}
-}
-
-func mustUnmarshal(t *testing.T, doc []byte, into any) {
-	t.Helper()
-	if err := sigsyaml.UnmarshalStrict(doc, into); err != nil {
+	objs, err := LocalConfigurations(b, base)
+	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func toURL(cc *admissionregistrationv1.WebhookClientConfig, base string) {
-	url := base + *cc.Service.Path
-	cc.URL, cc.Service, cc.CABundle = &url, nil, nil
+	if len(objs) != 2 {
+		t.Fatalf("%d configurations in webhooks.yaml, want 2", len(objs))
+	}
+	for _, o := range objs {
+		if err := c.Create(t.Context(), o); err != nil {
+			t.Fatalf("installing %s: %v", o.GetName(), err)
+		}
+	}
 }
