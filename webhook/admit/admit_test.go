@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -111,6 +112,9 @@ func TestTransitGatewayRules(t *testing.T) {
 			}
 			wantRefused(t, err, tc.want...)
 		})
+	}
+	if n := testutil.ToFloat64(denials.WithLabelValues("transitgateway", "spec.bgpCidr")); n < 3 {
+		t.Errorf("gsi_webhook_denials_total{webhook=transitgateway,field=spec.bgpCidr} = %v, want at least 3", n)
 	}
 }
 
