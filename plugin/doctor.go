@@ -27,10 +27,6 @@ const (
 	checkSkip = "skip"
 )
 
-// staleReport is how old a router's session report may get before doctor suspects the
-// router stopped reporting (it reports at least every few seconds while running).
-const staleReport = 2 * time.Minute
-
 // pendingGrace is how long a TransitGateway may stay pending (AWS takes minutes to make
 // a transit gateway and its attachments) before doctor calls it a failure.
 const pendingGrace = 15 * time.Minute
@@ -227,7 +223,7 @@ func (f *facts) checks(now time.Time) []check {
 }
 
 func podReady(p *k8scorev1.Pod) bool {
-	if p.Status.Phase != k8scorev1.PodRunning {
+	if p.Status.Phase != k8scorev1.PodRunning || p.DeletionTimestamp != nil {
 		return false
 	}
 	for _, c := range p.Status.Conditions {
@@ -240,6 +236,9 @@ func podReady(p *k8scorev1.Pod) bool {
 
 // podState is a short reason a pod is not ready.
 func podState(p *k8scorev1.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return "terminating"
+	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == k8scorev1.PodScheduled && c.Status != k8scorev1.ConditionTrue {
 			return fmt.Sprintf("not scheduled: %s", orDash(c.Message))
@@ -529,11 +528,12 @@ func (f *facts) checkBGP(now time.Time, role corev1.BGPRole) check {
 			expect = max(total, 1) // control nodes unknown: every reported session must be up
 		}
 		line := fmt.Sprintf("%s: %d/%d established%s", p.Name, up, expect, sessionStates(p, role))
-		if p.Status.SessionsUpdated != nil && now.Sub(p.Status.SessionsUpdated.Time) > staleReport {
-			line += fmt.Sprintf(" (reported %s ago)", age(now, p.Status.SessionsUpdated.Time))
+		// The router reports only when a session changes, so an old report is normal;
+		// it is stale only when the router that made it no longer runs.
+		if stale := f.routerDown(p); stale != "" && up > 0 {
+			line += fmt.Sprintf(" (reported %s ago, but %s)", age(now, reportTime(p)), stale)
 			c.Result = worse(c.Result, checkWarn)
-			c.Next = appendOnce(c.Next, fmt.Sprintf("the router of %s has not reported for a while: kubectl get pods -n %s -l app=%s",
-				p.Name, f.ns, corev1.RouterPodAppLabel))
+			c.Next = appendOnce(c.Next, fmt.Sprintf("kubectl get pods -n %s -l app=%s -o wide", f.ns, corev1.RouterPodAppLabel))
 		}
 		c.Detail = append(c.Detail, line)
 		if up < expect {
@@ -545,6 +545,30 @@ func (f *facts) checkBGP(now time.Time, role corev1.BGPRole) check {
 		c.Detail = append(c.Detail, fmt.Sprintf("cannot list CN2 control nodes: %v", f.controlErr))
 	}
 	return c
+}
+
+// routerDown says why the router pod of p is not running, or "" when it runs (or pods
+// cannot be read).
+func (f *facts) routerDown(p *corev1.ConnectedPeer) string {
+	if f.podsErr != nil || p.Status.PodName == "" {
+		return ""
+	}
+	for i := range f.pods {
+		if f.pods[i].Name == p.Status.PodName {
+			if podReady(&f.pods[i]) {
+				return ""
+			}
+			return "router pod " + p.Status.PodName + " is " + podState(&f.pods[i])
+		}
+	}
+	return "router pod " + p.Status.PodName + " does not exist"
+}
+
+func reportTime(p *corev1.ConnectedPeer) time.Time {
+	if p.Status.SessionsUpdated == nil {
+		return time.Time{}
+	}
+	return p.Status.SessionsUpdated.Time
 }
 
 // licenseOK says whether every license Secret is readable and holds a license.

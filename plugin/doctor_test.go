@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	k8scorev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	corev1 "github.com/opengsi/gsi/api/core/v1"
 )
 
@@ -86,6 +89,23 @@ func TestDoctorFindsFaults(t *testing.T) {
 			t.Errorf("failing check %q says nothing about what to do next", c.Name)
 		}
 	}
+}
+
+// Sessions reported by a router that is going away are suspect: a warning, not a pass.
+func TestDoctorStaleSessions(t *testing.T) {
+	f := newFixture(t).healthy()
+	var pod k8scorev1.Pod
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: f.gsiNS, Name: "tgw1-peer-1"}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(t.Context(), &pod); err != nil {
+		t.Fatal(err)
+	}
+	// no kubelet here: the pod stays, terminating
+	r := f.mustRun(ExitUnhealthy, "doctor") // the router pod going away fails the placement check
+	contains(t, "doctor", r.stdout, "[WARN] BGP established to the transit gateway",
+		"tgw1-1: 2/2 established (reported 0s ago, but router pod tgw1-peer-1 is terminating)",
+		"[FAIL] ConnectedPeer pods scheduled on crpd nodes", "tgw1-peer-1: on "+crpdNode1+", terminating")
 }
 
 func TestDoctorEmpty(t *testing.T) {
