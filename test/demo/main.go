@@ -115,6 +115,7 @@ func start(ctx context.Context, o options) (*demo, error) {
 		{"starting the network: FRR as the TGW, BIRD as the CN2 control node, vRouters (namespaces)", d.startLab},
 		{"starting gsi-controller against the EC2 simulator, and a stand-in kubelet that runs router pods as gsi-router", d.startController},
 		{"applying the CN2 guide's examples (kubectl apply -k manifests/examples)", d.applyExamples},
+		{"exposing the web VN (kubectl gsi expose web -n blue --transit-gateway tgw1)", d.expose},
 		{"waiting for tgw1 to become available, the web VN's route to reach every VPC route table and BGP to come up", d.waitConverged},
 	} {
 		step(stage.msg)
@@ -233,6 +234,10 @@ func (d *demo) startController(ctx context.Context) error {
 
 func (d *demo) applyExamples(ctx context.Context) error {
 	return d.kubectl(ctx, "apply", "-k", "manifests/examples")
+}
+
+func (d *demo) expose(ctx context.Context) error {
+	return d.kubectl(ctx, "gsi", "expose", "web", "-n", "blue", "--transit-gateway", "tgw1")
 }
 
 // waitConverged follows tgw1 and the web VN's Route until they are ready, printing each
