@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
@@ -30,7 +32,6 @@ import (
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
 	pluginsv1alpha1 "github.com/opengsi/gsi/api/plugins/v1alpha1"
 	"github.com/opengsi/gsi/controller/aws"
-	"github.com/opengsi/gsi/controller/cloud"
 	"github.com/opengsi/gsi/controller/connectedpeer"
 	"github.com/opengsi/gsi/controller/manager"
 	"github.com/opengsi/gsi/test/ec2sim"
@@ -171,30 +172,51 @@ func (h *harness) startSim(config func(*ec2sim.Config)) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.must(err)
+	h.mu.Lock()
+	first := h.sim == nil && h.simAddr == ""
 	h.sim, h.simAddr = srv, srv.Addr()
-	h.t.Cleanup(func() { _ = srv.Close() })
+	h.mu.Unlock()
+	if first {
+		// Close whichever simulator runs at the end (restartSim replaces it).
+		h.t.Cleanup(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.sim != nil {
+				_ = h.sim.Close()
+				h.sim = nil
+			}
+		})
+	}
 }
 
 // restartSim kills the simulator and starts it again from its saved state.
 func (h *harness) restartSim() {
 	h.t.Helper()
-	if err := h.sim.Close(); err != nil {
+	h.mu.Lock()
+	old := h.sim
+	h.sim = nil
+	h.mu.Unlock()
+	if err := old.Close(); err != nil {
 		h.t.Logf("closing ec2sim: %v", err)
 	}
 	h.startSim(nil)
 }
 
-// startManager runs the controller until stopManager; hc (optional) is the HTTP client
-// of its EC2 clients.
-func (h *harness) startManager(hc *http.Client) {
+// startManager runs the controller until stopManager; via (optional) is a transport
+// between the controller and the simulator (the killer), run as a proxy so the
+// controller's own EC2 client stays as in production.
+func (h *harness) startManager(via http.RoundTripper) {
 	h.t.Helper()
 	o := h.opts
 	o.AWSEndpoint = "http://" + h.simAddr
-	if hc != nil {
-		o.NewAWSClient = func(ctx context.Context, cfg aws.Config) (cloud.Client, error) {
-			cfg.HTTPClient = hc
-			return aws.New(ctx, cfg)
-		}
+	if via != nil {
+		target := &url.URL{Scheme: "http", Host: h.simAddr}
+		proxy := httptest.NewServer(&httputil.ReverseProxy{
+			Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+			Transport: via,
+		})
+		h.t.Cleanup(proxy.Close)
+		o.AWSEndpoint = proxy.URL
 	}
 	mgr, err := manager.New(env.Config, o)
 	h.must(err)
