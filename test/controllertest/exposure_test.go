@@ -256,4 +256,3 @@ func mutating(calls map[string]int) int {
 	}
 	return n
 }
-
