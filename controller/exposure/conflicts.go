@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
 )
@@ -95,12 +96,21 @@ func standalone(r gsiv1.Route, c Context) (Conflict, bool) {
 	return Conflict{}, false
 }
 
+// older orders Routes by when their exposure was first seen (the annotation has
+// nanoseconds; creation timestamps only seconds), then by name.
 func older(a, b *gsiv1.Route) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	if ta, tb := exposedAt(a), exposedAt(b); !ta.Equal(tb) {
+		return ta.Before(tb)
 	}
 	if a.Namespace != b.Namespace {
 		return a.Namespace < b.Namespace
 	}
 	return a.Name < b.Name
+}
+
+func exposedAt(r *gsiv1.Route) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, r.Annotations[ExposedAtAnnotation]); err == nil {
+		return t
+	}
+	return r.CreationTimestamp.Time
 }

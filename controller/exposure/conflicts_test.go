@@ -84,3 +84,14 @@ func repeat(s string, n int) string {
 	}
 	return out
 }
+
+func TestConflictsPreferFirstExposed(t *testing.T) {
+	// Same creation second: the exposed-at annotation decides, not the name.
+	a, b := route("z-first", "10.20.0.0/16", "tgw1", 0), route("a-second", "10.20.1.0/24", "tgw1", 0)
+	a.Annotations = map[string]string{ExposedAtAnnotation: "2026-01-01T00:00:00.100Z"}
+	b.Annotations = map[string]string{ExposedAtAnnotation: "2026-01-01T00:00:00.200Z"}
+	got := Conflicts([]gsiv1.Route{a, b}, []gsiv1.Route{a, b}, Context{})
+	if _, bad := got["z-first"]; bad || got["a-second"].Reason != ReasonOverlapsExposure {
+		t.Fatalf("conflicts %+v", got)
+	}
+}

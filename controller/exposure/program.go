@@ -82,7 +82,7 @@ func Sync(ctx context.Context, p Plan) (Outcome, error) {
 	out := Outcome{Statuses: map[string]gsiv1.RouteStatus{}}
 	routeErrs, rerr := p.syncRoutes(ctx, tables, want, &out)
 	groupOf, gerr := p.syncRules(ctx, want, &out)
-	advertised := p.advertised(ctx)
+	advertised := p.Advertised(ctx)
 	for i := range p.Routes {
 		r := &p.Routes[i]
 		out.Statuses[r.Name] = p.status(r, conflicts, tables, routeErrs, groupOf, advertised, gerr)
@@ -333,9 +333,9 @@ func (p *Plan) dropEmptySpill(ctx context.Context, groups []aws.SecurityGroup, o
 	return kept, retry
 }
 
-// advertised returns the prefixes the TGW learned from the Connect attachment over BGP;
+// Advertised returns the prefixes the TGW learned from the Connect attachment over BGP;
 // nil when unknown (the search failed: the statuses keep what they had).
-func (p *Plan) advertised(ctx context.Context) map[string]bool {
+func (p *Plan) Advertised(ctx context.Context) map[string]bool {
 	if p.TGWRouteTableID == "" || p.ConnectAttachmentID == "" || len(p.Routes) == 0 {
 		return nil
 	}

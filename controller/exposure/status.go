@@ -85,3 +85,31 @@ func observeLatency(r *gsiv1.Route) {
 	}
 	exposureLatency.Observe(time.Since(at).Seconds())
 }
+
+// AwaitingAdvertisement reports whether a Route is programmed into the VPC but the
+// routers' announcement has not yet reached the TGW: the one state that changes without
+// any Kubernetes or AWS write gsi would be told about.
+func AwaitingAdvertisement(routes []gsiv1.Route) bool {
+	for _, r := range routes {
+		if r.DeletionTimestamp == nil && r.Status.State == gsiv1.RouteActive && !r.Status.Advertised {
+			return true
+		}
+	}
+	return false
+}
+
+// RefreshAdvertised updates status.advertised of the Routes from the TGW's learned
+// routes (one SearchTransitGatewayRoutes call), leaving every other field as it is.
+func RefreshAdvertised(ctx context.Context, c client.Client, p Plan, routes []gsiv1.Route) error {
+	advertised := p.Advertised(ctx)
+	if advertised == nil {
+		return nil
+	}
+	statuses := map[string]gsiv1.RouteStatus{}
+	for _, r := range routes {
+		st := *r.Status.DeepCopy()
+		st.Advertised = advertised[r.Spec.DestinationCIDR]
+		statuses[r.Name] = st
+	}
+	return WriteStatuses(ctx, c, routes, statuses)
+}
