@@ -51,13 +51,20 @@ func (ps *pass) expose(ctx context.Context, inf *infra) (ctrl.Result, error) {
 	conflicts := exposure.Conflicts(mine, all, ps.conflictContext())
 	m := ps.r.memoFor(tgw.UID)
 	hash := exposureHash(mine, conflicts, inf, ps.env.RouteTableIDs, ps.peers)
-	if m.exposureHash == hash && since(m.exposureAt) < ps.r.Resync {
-		return ctrl.Result{RequeueAfter: ps.r.Resync - since(m.exposureAt)}, nil
-	}
 	plan := exposure.Plan{AWS: ps.env.AWS, Owner: owner(ps.env, tgw), VPCID: ps.env.VPCID, TransitGatewayID: inf.tgw.ID,
 		TGWRouteTableID: inf.tgw.AssociationDefaultRouteTableID, ConnectAttachmentID: inf.connect.ID,
 		GroupName: SecurityGroupName(tgw), Groups: inf.groups, Base: ps.baseRules(), Routes: mine, Conflicts: conflicts,
 		RuleLimit: ps.r.RuleLimit, Log: ps.log}
+	if m.exposureHash == hash && since(m.exposureAt) < ps.r.Resync {
+		if !exposure.AwaitingAdvertisement(mine) {
+			return ctrl.Result{RequeueAfter: ps.r.Resync - since(m.exposureAt)}, nil
+		}
+		// Nothing to program; only the TGW's learned routes can have changed.
+		if err := exposure.RefreshAdvertised(ctx, ps.r.Client, plan, mine); err != nil {
+			return ctrl.Result{}, fmt.Errorf("refreshing advertisement: %w", err)
+		}
+		return ctrl.Result{RequeueAfter: min(ps.r.PollInterval, ps.r.Resync-since(m.exposureAt))}, nil
+	}
 	out, serr := exposure.Sync(ctx, plan)
 	if out.Groups != nil {
 		inf.groups = out.Groups
@@ -76,6 +83,10 @@ func (ps *pass) expose(ctx context.Context, inf *infra) (ctrl.Result, error) {
 	}
 	// Remember the state after the sync (the groups' rules changed with it).
 	m.exposureHash, m.exposureAt = exposureHash(mine, conflicts, inf, ps.env.RouteTableIDs, ps.peers), time.Now()
+	if awaitingAdvertisement(mine, out.Statuses) {
+		// follow the routers' BGP announcements reaching the TGW (kubectl gsi expose --wait)
+		return ctrl.Result{RequeueAfter: ps.r.PollInterval}, nil
+	}
 	return ctrl.Result{RequeueAfter: ps.r.Resync}, nil
 }
 
@@ -172,4 +183,16 @@ func exposureHash(routes []gsiv1.Route, conflicts map[string]exposure.Conflict, 
 		fmt.Fprintf(h, "p %s %d|", cp.Name, establishedTGW(&cp))
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// awaitingAdvertisement is exposure.AwaitingAdvertisement on the statuses just written.
+func awaitingAdvertisement(routes []gsiv1.Route, statuses map[string]gsiv1.RouteStatus) bool {
+	updated := make([]gsiv1.Route, 0, len(routes))
+	for _, r := range routes {
+		if st, ok := statuses[r.Name]; ok {
+			r.Status = st
+		}
+		updated = append(updated, r)
+	}
+	return exposure.AwaitingAdvertisement(updated)
 }

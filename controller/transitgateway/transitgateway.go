@@ -37,7 +37,7 @@ import (
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=transitgateways/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=transitgateways/finalizers,verbs=update
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=connectedpeers,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=routes,verbs=get;list;watch;delete;deletecollection
+// +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=routes,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=routes/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=plugins.juniper.net,resources=gsiplugins,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
