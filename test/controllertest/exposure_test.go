@@ -54,6 +54,19 @@ func TestExposure(t *testing.T) {
 			return nil
 		})
 	})
+	t.Run("advertisement follows the routes the TGW learns", func(t *testing.T) {
+		if r := h.waitRoute(t, "web", gsiv1.RouteActive); r.Status.Advertised {
+			t.Fatal("advertised before any router announced the prefix")
+		}
+		// what a router's BGP announcement does to the TGW's route table on AWS
+		h.must(h.sim.AddTransitGatewayRoute(tgwID, "10.20.0.0/16", h.getTGW("tgw1").Status.ConnectAttachmentID))
+		eventually(t, 10*time.Second, "status.advertised", func() error {
+			if r := h.waitRoute(t, "web", gsiv1.RouteActive); !r.Status.Advertised {
+				return fmt.Errorf("route %s not advertised yet", r.Name)
+			}
+			return nil
+		})
+	})
 	t.Run("resync without change mutates nothing", func(t *testing.T) {
 		h.stopManager()
 		before := h.sim.Stats()
