@@ -188,3 +188,37 @@ func Start(t testing.TB, opts ...Option) *Env {
 	})
 	return env
 }
+
+// Main runs a test package against one shared API server, stored in *env for the tests;
+// use it from TestMain as os.Exit(envtest.Main(m, &env)). Without the binaries it fails
+// under CI and otherwise runs the tests with *env nil (they skip, see Need).
+func Main(m *testing.M, env **Env, opts ...Option) int {
+	if _, err := Assets(); err != nil {
+		if os.Getenv("CI") != "" {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "skipping API server tests:", err)
+		return m.Run()
+	}
+	e, err := StartEnv(opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*env = e
+	defer func() {
+		if err := e.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	return m.Run()
+}
+
+// Need skips a test when Main found no API server to start.
+func Need(t testing.TB, env *Env) {
+	t.Helper()
+	if env == nil {
+		t.Skip("no API server: run `make setup`")
+	}
+}

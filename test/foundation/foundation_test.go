@@ -26,38 +26,10 @@ import (
 var env *envtest.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(envtest.Main(m, &env))
 }
 
-func run(m *testing.M) int {
-	if _, err := envtest.Assets(); err != nil {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, "skipping API server tests:", err)
-		return m.Run()
-	}
-	var err error
-	env, err = envtest.StartEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
-	return m.Run()
-}
-
-func needEnv(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("no API server: run `make setup`")
-	}
-}
+func needEnv(t *testing.T) { t.Helper(); envtest.Need(t, env) }
 
 func root() string { return envtest.RepoRoot() }
 

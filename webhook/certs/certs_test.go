@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -29,39 +28,11 @@ import (
 var env *envtest.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	ctrllog.SetLogger(logr.Discard())
-	if _, err := envtest.Assets(); err != nil {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, "skipping API server tests:", err)
-		return m.Run()
-	}
-	var err error
-	env, err = envtest.StartEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
-	return m.Run()
+	os.Exit(envtest.Main(m, &env))
 }
 
-func needEnv(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("no API server: run `make setup`")
-	}
-}
+func needEnv(t *testing.T) { t.Helper(); envtest.Need(t, env) }
 
 // clock is a movable time source.
 type clock struct{ now atomic.Pointer[time.Time] }
