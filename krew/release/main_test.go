@@ -77,7 +77,7 @@ func TestManifestRenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m struct {
-		Kind     string `json:"kind"`
+		Kind     string                `json:"kind"`
 		Metadata struct{ Name string } `json:"metadata"`
 		Spec     struct {
 			Version          string `json:"version"`
@@ -86,8 +86,8 @@ func TestManifestRenders(t *testing.T) {
 				Selector struct {
 					MatchLabels map[string]string `json:"matchLabels"`
 				} `json:"selector"`
-				SHA256 string `json:"sha256"`
-				Bin    string `json:"bin"`
+				SHA256 string                      `json:"sha256"`
+				Bin    string                      `json:"bin"`
 				Files  []struct{ From, To string } `json:"files"`
 			} `json:"platforms"`
 		} `json:"spec"`
