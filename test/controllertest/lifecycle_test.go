@@ -65,6 +65,25 @@ func TestSourceManifestLifecycle(t *testing.T) {
 	})
 	peer0 := h.checkPeer(t, "tgw1", 0, "169.254.10.0/29")
 
+	t.Run("sessions reported by the router", func(t *testing.T) {
+		var cp gsiv1.ConnectedPeer
+		h.must(h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "tgw1-0"}, &cp))
+		before := cp.DeepCopy()
+		now := metav1.Now()
+		for _, addr := range cp.Status.TransitGatewayInsideAddresses {
+			cp.Status.Sessions = append(cp.Status.Sessions, gsiv1.BGPSession{PeerAddress: addr, PeerASN: 64513, Role: gsiv1.RoleTGW, State: "established", Since: &now})
+		}
+		cp.Status.SessionsUpdated = &now
+		h.must(h.c.Status().Patch(h.ctx, &cp, client.MergeFrom(before)))
+		eventually(t, 10*time.Second, "BGPEstablished", func() error {
+			h.must(h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "tgw1-0"}, &cp))
+			if !conditionTrue(cp.Status.Conditions, gsiv1.ConditionBGPEstablished) || len(cp.Status.Sessions) != 2 {
+				return fmt.Errorf("%d sessions, %s", len(cp.Status.Sessions), conditionSummary(cp.Status.Conditions))
+			}
+			return nil
+		})
+	})
+
 	t.Run("scale up", func(t *testing.T) {
 		h.scale("tgw1", 2)
 		h.waitAvailable("tgw1", 30*time.Second)
