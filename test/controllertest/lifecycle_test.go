@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
+	pluginsv1alpha1 "github.com/opengsi/gsi/api/plugins/v1alpha1"
 	"github.com/opengsi/gsi/controller/aws"
 	"github.com/opengsi/gsi/controller/connectedpeer"
 )
@@ -27,6 +28,14 @@ func TestSourceManifestLifecycle(t *testing.T) {
 
 	ac := h.awsClient()
 	own := h.owner("tgw1")
+	t.Run("GSIPlugin status", func(t *testing.T) {
+		var p pluginsv1alpha1.GSIPlugin
+		h.must(h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "contrail-gsi-plugin"}, &p))
+		if !slices.Equal(p.Status.VPCCIDRs, []string{"10.0.0.0/16", "10.1.0.0/16"}) || !slices.Equal(p.Status.RouteTableIDs, []string{rtbMain, rtbPriv}) ||
+			!conditionTrue(p.Status.Conditions, gsiv1.ConditionReady) {
+			t.Fatalf("GSIPlugin status %+v", p.Status)
+		}
+	})
 	t.Run("aws resources", func(t *testing.T) {
 		gw, err := ac.FindTransitGateway(h.ctx, own)
 		h.must(err)
