@@ -138,8 +138,12 @@ func (o *Options) warnNotAvailable(ctx context.Context, name string) {
 	if g.Status.State != corev1.StateAvailable {
 		why := notReadyReason(g.Status.Conditions, corev1.ConditionAWSReady, corev1.ConditionPeersReady,
 			corev1.ConditionLicensed, corev1.ConditionReady)
+		state := string(g.Status.State)
+		if state == "" {
+			state = "not reconciled yet"
+		}
 		fmt.Fprintf(o.ErrOut, "warning: transitgateway %s is %s%s; the routes follow once it is available\n",
-			name, orDash(string(g.Status.State)), suffix(why))
+			name, state, suffix(why))
 	}
 }
 

@@ -115,7 +115,7 @@ func start(ctx context.Context, o options) (*demo, error) {
 		{"starting the network: FRR as the TGW, BIRD as the CN2 control node, vRouters (namespaces)", d.startLab},
 		{"starting gsi-controller against the EC2 simulator, and a stand-in kubelet that runs router pods as gsi-router", d.startController},
 		{"applying the CN2 guide's examples (kubectl apply -k manifests/examples)", d.applyExamples},
-		{"exposing the web VN (kubectl gsi expose web -n blue --transit-gateway tgw1)", d.expose},
+		{"exposing the web VN, following it until every VPC route table has it and the TGW learned it over BGP\n    (kubectl gsi expose web -n blue --transit-gateway tgw1 --wait)", d.expose},
 		{"waiting for tgw1 to become available, the web VN's route to reach every VPC route table and BGP to come up", d.waitConverged},
 	} {
 		step(stage.msg)
@@ -237,7 +237,7 @@ func (d *demo) applyExamples(ctx context.Context) error {
 }
 
 func (d *demo) expose(ctx context.Context) error {
-	return d.kubectl(ctx, "gsi", "expose", "web", "-n", "blue", "--transit-gateway", "tgw1")
+	return d.kubectl(ctx, "gsi", "expose", "web", "-n", "blue", "--transit-gateway", "tgw1", "--wait", "--timeout=3m")
 }
 
 // waitConverged follows tgw1 and the web VN's Route until they are ready, printing each
@@ -324,7 +324,7 @@ func (d *demo) kubectlStdin(ctx context.Context, stdin string, args ...string) e
 }
 
 func (d *demo) kubectlOutput(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	cmd := d.kubectlCommand(ctx, args...)
 	out, err := cmd.CombinedOutput()
