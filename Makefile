@@ -11,7 +11,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUBEBUILDER_ASSETS := $(GSI_CACHE)/kube-$(KUBE_VERSION)
 TOOLS_BIN := $(GSI_CACHE)/bin
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
-GO_TEST_FLAGS ?= -timeout 45m
+# -count=1: the lab tests drive real daemons and packets; a cached pass proves nothing
+GO_TEST_FLAGS ?= -count=1 -timeout 45m
 export GSI_CACHE KUBE_VERSION KUBEBUILDER_ASSETS CONTROLLER_GEN
 
 .PHONY: help
