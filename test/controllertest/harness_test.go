@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +37,7 @@ import (
 	"github.com/opengsi/gsi/controller/manager"
 	"github.com/opengsi/gsi/test/ec2sim"
 	"github.com/opengsi/gsi/test/envtest"
+	"github.com/opengsi/gsi/test/kubelet"
 )
 
 // The seeded VPC of ec2sim's default config.
@@ -137,7 +139,9 @@ func newHarness(t testing.TB, ho harnessOptions) *harness {
 	if ho.opts != nil {
 		ho.opts(&h.opts)
 	}
-	go runFakeKubelet(ctx, t, h.c, h.ns, h.nodeNames)
+	// the test API server has no scheduler and no kubelet
+	k := &kubelet.Kubelet{Client: h.c, Namespace: h.ns, Nodes: h.nodeNames, Interval: 30 * time.Millisecond, Log: logr.Discard()}
+	go k.Run(ctx)
 	t.Cleanup(h.cleanup)
 	return h
 }
@@ -585,4 +589,9 @@ func (h *harness) bgpRouters(t testing.TB) []unstructured.Unstructured {
 	l.SetGroupVersionKind(cn2Group.WithKind("BGPRouterList"))
 	h.must(h.c.List(h.ctx, l, client.MatchingLabels{connectedpeer.BGPRouterNamespaceLabel: h.ns}))
 	return l.Items
+}
+
+// testLogger logs the controller into the test log (GSI_TEST_LOG=1 with -v).
+func testLogger(t testing.TB) logr.Logger {
+	return funcr.New(func(prefix, args string) { t.Log(prefix, args) }, funcr.Options{Verbosity: 1})
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type Kubelet struct {
 	Namespace string
 	// Selector picks the pods served (nil: all in Namespace).
 	Selector labels.Selector
+	// Nodes, when set, names the only nodes pods may be bound to (tests sharing an API
+	// server each keep to their own nodes).
+	Nodes func() []string
 	// Start, when set, runs for each pod before it is reported running.
 	Start StartFunc
 	// Interval between passes (default 50ms).
@@ -127,9 +131,13 @@ func (k *Kubelet) finishDeletion(ctx context.Context, p *corev1.Pod) error {
 // served pod (gsi's router pods ask for one per node).
 func (k *Kubelet) schedule(ctx context.Context, p *corev1.Pod, nodes []corev1.Node, busy map[string]bool) error {
 	required := nodeaffinity.GetRequiredNodeAffinity(p)
+	var allowed []string
+	if k.Nodes != nil {
+		allowed = k.Nodes()
+	}
 	for i := range nodes {
 		n := &nodes[i]
-		if busy[n.Name] {
+		if busy[n.Name] || (k.Nodes != nil && !slices.Contains(allowed, n.Name)) {
 			continue
 		}
 		if ok, err := required.Match(n); err != nil || !ok {
