@@ -100,7 +100,7 @@ func walk(s *apiextensionsv1.JSONSchemaProps, inside bool) {
 		walk(&p, inside || embedded[name])
 		if embedded[name] && !inside {
 			// the embedding field keeps its own description
-			p.Description = s.Properties[name].Description
+			p.Description = reflow(s.Properties[name].Description)
 		}
 		s.Properties[name] = p
 	}

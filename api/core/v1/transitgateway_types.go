@@ -74,8 +74,9 @@ type TransitGatewaySpec struct {
 	// +optional
 	LicenseSecretName string `json:"licenseSecretName,omitempty"`
 
-	// ControllerContainer is the client controller container of the router pod; fields
-	// left out take gsi's defaults.
+	// ControllerContainer is CN2's client controller container of the router pod. It is
+	// accepted so CN2's manifests apply unchanged, but not run: gsi-router reads its
+	// configuration from the cluster and reports its sessions itself.
 	// +optional
 	ControllerContainer *corev1.Container `json:"controllerContainer,omitempty"`
 
