@@ -107,48 +107,25 @@ func (s *Sim) visibleAttachment(id, kind string) *attachment {
 
 // describeAttachments is the common body of the two attachment describes.
 func (s *Sim) describeAttachments(p params, actionName, idsParam, kind string, field func(a *attachment, name string) ([]string, bool)) ([]string, string, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, "", aerr
-	}
-	all := func() []string {
-		var out []string
-		for id := range s.st.Attachments {
-			if s.visibleAttachment(id, kind) != nil {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	ids, aerr := idsOrAll(p.list(idsParam), func(id string) bool { return s.visibleAttachment(id, kind) != nil }, all,
-		func(id string) *apiError {
+	return s.selectPage(p, query{action: actionName, idsParam: idsParam, maxMax: 1000,
+		ids: keys(s.st.Attachments), visible: func(id string) bool { return s.visibleAttachment(id, kind) != nil },
+		notFound: func(id string) *apiError {
 			return errf("InvalidTransitGatewayAttachmentID.NotFound", "Transit Gateway Attachment %s was deleted or does not exist.", id)
-		})
-	if aerr != nil {
-		return nil, "", aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		a := s.st.Attachments[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) {
-			switch name {
-			case "transit-gateway-attachment-id":
-				return []string{a.ID}, true
-			case "transit-gateway-id":
-				return []string{a.TGWID}, true
-			case "state":
-				return []string{a.status(s.now(), s.delay())}, true
+		},
+		fields: func(id string) fields {
+			a := s.st.Attachments[id]
+			return func(name string) ([]string, bool) {
+				switch name {
+				case "transit-gateway-attachment-id":
+					return []string{a.ID}, true
+				case "transit-gateway-id":
+					return []string{a.TGWID}, true
+				case "state":
+					return []string{a.status(s.now(), s.delay())}, true
+				}
+				return field(a, name)
 			}
-			return field(a, name)
-		}, s.st.Tags[id])
-		if aerr != nil {
-			return nil, "", aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	return page(p, actionName, matched, 5, 1000)
+		}})
 }
 
 func (s *Sim) describeVPCAttachments(p params) (any, *apiError) {

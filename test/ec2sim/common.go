@@ -252,3 +252,57 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// query is how one Describe* action selects resources: the ids asked for (each must
+// exist) or every visible one, then the filters, then a page.
+type query struct {
+	action   string // the action name, which scopes its NextTokens
+	idsParam string // the request's list of ids, e.g. "VpcId"
+	maxMax   int    // the largest MaxResults the action accepts
+	ids      []string
+	visible  func(id string) bool
+	notFound func(id string) *apiError
+	fields   func(id string) fields
+	// keep, when set, narrows the selection before the filters (e.g. by group name).
+	keep func(id string) bool
+}
+
+// selectPage runs q against p and returns the page of matching ids and the next token.
+func (s *Sim) selectPage(p params, q query) ([]string, string, *apiError) {
+	fs, aerr := p.filters()
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	all := func() []string {
+		var out []string
+		for _, id := range q.ids {
+			if q.visible(id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	ids, aerr := idsOrAll(p.list(q.idsParam), q.visible, all, q.notFound)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	var matched []string
+	for _, id := range ids {
+		if q.keep != nil && !q.keep(id) {
+			continue
+		}
+		ok, aerr := match(fs, q.fields(id), s.st.Tags[id])
+		if aerr != nil {
+			return nil, "", aerr
+		}
+		if ok {
+			matched = append(matched, id)
+		}
+	}
+	return page(p, q.action, matched, 5, q.maxMax)
+}
+
+// present is a visible function for resources that describes show while they exist.
+func present[V any](m map[string]*V) func(string) bool {
+	return func(id string) bool { return m[id] != nil }
+}

@@ -229,48 +229,25 @@ func (s *Sim) visiblePeer(id string) *connectPeer {
 }
 
 func (s *Sim) describePeers(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	all := func() []string {
-		var out []string
-		for id := range s.st.Peers {
-			if s.visiblePeer(id) != nil {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	ids, aerr := idsOrAll(p.list("TransitGatewayConnectPeerIds"), func(id string) bool { return s.visiblePeer(id) != nil }, all,
-		func(id string) *apiError {
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeTransitGatewayConnectPeers", idsParam: "TransitGatewayConnectPeerIds", maxMax: 1000,
+		ids: keys(s.st.Peers), visible: func(id string) bool { return s.visiblePeer(id) != nil },
+		notFound: func(id string) *apiError {
 			return errf("InvalidTransitGatewayConnectPeerID.NotFound", "Transit Gateway Connect Peer %s was deleted or does not exist.", id)
-		})
-	if aerr != nil {
-		return nil, aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		cp := s.st.Peers[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) {
-			switch name {
-			case "transit-gateway-connect-peer-id":
-				return []string{cp.ID}, true
-			case "transit-gateway-attachment-id":
-				return []string{cp.AttachmentID}, true
-			case "state":
-				return []string{cp.status(s.now(), s.delay())}, true
+		},
+		fields: func(id string) fields {
+			cp := s.st.Peers[id]
+			return func(name string) ([]string, bool) {
+				switch name {
+				case "transit-gateway-connect-peer-id":
+					return []string{cp.ID}, true
+				case "transit-gateway-attachment-id":
+					return []string{cp.AttachmentID}, true
+				case "state":
+					return []string{cp.status(s.now(), s.delay())}, true
+				}
+				return nil, false
 			}
-			return nil, false
-		}, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeTransitGatewayConnectPeers", matched, 5, 1000)
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}

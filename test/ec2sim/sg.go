@@ -149,39 +149,22 @@ func (s *Sim) createSG(p params) (any, *apiError) {
 }
 
 func (s *Sim) describeSGs(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	ids, aerr := idsOrAll(p.list("GroupId"), func(id string) bool { return s.st.Groups[id] != nil },
-		func() []string { return keys(s.st.Groups) },
-		func(id string) *apiError {
-			return errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
-		})
-	if aerr != nil {
-		return nil, aerr
-	}
-	for _, name := range p.list("GroupName") {
+	names := p.list("GroupName")
+	for _, name := range names {
 		if !slices.ContainsFunc(keys(s.st.Groups), func(id string) bool { return s.st.Groups[id].Name == name }) {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC", name)
 		}
 	}
-	names := p.list("GroupName")
-	var matched []string
-	for _, id := range ids {
-		g := s.st.Groups[id]
-		if len(names) > 0 && !slices.Contains(names, g.Name) {
-			continue
-		}
-		ok, aerr := match(fs, func(name string) ([]string, bool) { return sgField(g, name, s.cfg.AccountID) }, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeSecurityGroups", matched, 5, 1000)
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeSecurityGroups", idsParam: "GroupId", maxMax: 1000,
+		ids: keys(s.st.Groups), visible: present(s.st.Groups),
+		notFound: func(id string) *apiError {
+			return errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+		},
+		keep: func(id string) bool { return len(names) == 0 || slices.Contains(names, s.st.Groups[id].Name) },
+		fields: func(id string) fields {
+			g := s.st.Groups[id]
+			return func(name string) ([]string, bool) { return sgField(g, name, s.cfg.AccountID) }
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}

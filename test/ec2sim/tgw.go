@@ -169,52 +169,29 @@ func (s *Sim) visibleTGW(id string) *tgw {
 }
 
 func (s *Sim) describeTGWs(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	all := func() []string {
-		var out []string
-		for id := range s.st.TGWs {
-			if s.visibleTGW(id) != nil {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	ids, aerr := idsOrAll(p.list("TransitGatewayIds"), func(id string) bool { return s.visibleTGW(id) != nil }, all,
-		func(id string) *apiError {
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeTransitGateways", idsParam: "TransitGatewayIds", maxMax: 1000,
+		ids: keys(s.st.TGWs), visible: func(id string) bool { return s.visibleTGW(id) != nil },
+		notFound: func(id string) *apiError {
 			return errf("InvalidTransitGatewayID.NotFound", "Transit Gateway %s was deleted or does not exist.", id)
-		})
-	if aerr != nil {
-		return nil, aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		t := s.st.TGWs[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) {
-			switch name {
-			case "transit-gateway-id":
-				return []string{t.ID}, true
-			case "state":
-				return []string{t.status(s.now(), s.delay())}, true
-			case "owner-id":
-				return []string{s.cfg.AccountID}, true
-			case "options.amazon-side-asn":
-				return []string{strconv.FormatInt(t.ASN, 10)}, true
-			case "options.association-default-route-table-id", "options.propagation-default-route-table-id":
-				return []string{t.RouteTable}, true
+		},
+		fields: func(id string) fields {
+			t := s.st.TGWs[id]
+			return func(name string) ([]string, bool) {
+				switch name {
+				case "transit-gateway-id":
+					return []string{t.ID}, true
+				case "state":
+					return []string{t.status(s.now(), s.delay())}, true
+				case "owner-id":
+					return []string{s.cfg.AccountID}, true
+				case "options.amazon-side-asn":
+					return []string{strconv.FormatInt(t.ASN, 10)}, true
+				case "options.association-default-route-table-id", "options.propagation-default-route-table-id":
+					return []string{t.RouteTable}, true
+				}
+				return nil, false
 			}
-			return nil, false
-		}, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeTransitGateways", matched, 5, 1000)
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}

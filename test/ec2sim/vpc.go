@@ -39,42 +39,27 @@ type describeVpcsReply struct {
 }
 
 func (s *Sim) describeVpcs(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	ids, aerr := idsOrAll(p.list("VpcId"), func(id string) bool { return s.st.VPCs[id] != nil },
-		func() []string { return keys(s.st.VPCs) },
-		func(id string) *apiError { return errf("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id) })
-	if aerr != nil {
-		return nil, aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		v := s.st.VPCs[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) {
-			switch name {
-			case "vpc-id":
-				return []string{v.ID}, true
-			case "cidr", "cidr-block-association.cidr-block":
-				return v.CIDRs, true
-			case "state":
-				return []string{"available"}, true
-			case "owner-id":
-				return []string{s.cfg.AccountID}, true
-			case "is-default":
-				return []string{"false"}, true
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeVpcs", idsParam: "VpcId", maxMax: 1000,
+		ids: keys(s.st.VPCs), visible: present(s.st.VPCs),
+		notFound: func(id string) *apiError { return errf("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id) },
+		fields: func(id string) fields {
+			v := s.st.VPCs[id]
+			return func(name string) ([]string, bool) {
+				switch name {
+				case "vpc-id":
+					return []string{v.ID}, true
+				case "cidr", "cidr-block-association.cidr-block":
+					return v.CIDRs, true
+				case "state":
+					return []string{"available"}, true
+				case "owner-id":
+					return []string{s.cfg.AccountID}, true
+				case "is-default":
+					return []string{"false"}, true
+				}
+				return nil, false
 			}
-			return nil, false
-		}, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeVpcs", matched, 5, 1000)
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -129,48 +114,33 @@ func azID(region, az string) string {
 }
 
 func (s *Sim) describeSubnets(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	ids, aerr := idsOrAll(p.list("SubnetId"), func(id string) bool { return s.st.Subnets[id] != nil },
-		func() []string { return keys(s.st.Subnets) },
-		func(id string) *apiError {
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeSubnets", idsParam: "SubnetId", maxMax: 1000,
+		ids: keys(s.st.Subnets), visible: present(s.st.Subnets),
+		notFound: func(id string) *apiError {
 			return errf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
-		})
-	if aerr != nil {
-		return nil, aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		sn := s.st.Subnets[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) {
-			switch name {
-			case "subnet-id":
-				return []string{sn.ID}, true
-			case "vpc-id":
-				return []string{sn.VPCID}, true
-			case "cidr-block", "cidr", "cidrBlock":
-				return []string{sn.CIDR}, true
-			case "availability-zone", "availabilityZone":
-				return []string{sn.AZ}, true
-			case "availability-zone-id":
-				return []string{azID(s.cfg.Region, sn.AZ)}, true
-			case "state":
-				return []string{"available"}, true
-			case "owner-id":
-				return []string{s.cfg.AccountID}, true
+		},
+		fields: func(id string) fields {
+			sn := s.st.Subnets[id]
+			return func(name string) ([]string, bool) {
+				switch name {
+				case "subnet-id":
+					return []string{sn.ID}, true
+				case "vpc-id":
+					return []string{sn.VPCID}, true
+				case "cidr-block", "cidr", "cidrBlock":
+					return []string{sn.CIDR}, true
+				case "availability-zone", "availabilityZone":
+					return []string{sn.AZ}, true
+				case "availability-zone-id":
+					return []string{azID(s.cfg.Region, sn.AZ)}, true
+				case "state":
+					return []string{"available"}, true
+				case "owner-id":
+					return []string{s.cfg.AccountID}, true
+				}
+				return nil, false
 			}
-			return nil, false
-		}, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeSubnets", matched, 5, 1000)
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -234,30 +204,15 @@ func (s *Sim) routeState(rt *routeTable, r *route) string {
 }
 
 func (s *Sim) describeRouteTables(p params) (any, *apiError) {
-	fs, aerr := p.filters()
-	if aerr != nil {
-		return nil, aerr
-	}
-	ids, aerr := idsOrAll(p.list("RouteTableId"), func(id string) bool { return s.st.RouteTables[id] != nil },
-		func() []string { return keys(s.st.RouteTables) },
-		func(id string) *apiError {
+	pg, next, aerr := s.selectPage(p, query{action: "DescribeRouteTables", idsParam: "RouteTableId", maxMax: 100,
+		ids: keys(s.st.RouteTables), visible: present(s.st.RouteTables),
+		notFound: func(id string) *apiError {
 			return errf("InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist", id)
-		})
-	if aerr != nil {
-		return nil, aerr
-	}
-	var matched []string
-	for _, id := range ids {
-		rt := s.st.RouteTables[id]
-		ok, aerr := match(fs, func(name string) ([]string, bool) { return s.routeTableField(rt, name) }, s.st.Tags[id])
-		if aerr != nil {
-			return nil, aerr
-		}
-		if ok {
-			matched = append(matched, id)
-		}
-	}
-	pg, next, aerr := page(p, "DescribeRouteTables", matched, 5, 100)
+		},
+		fields: func(id string) fields {
+			rt := s.st.RouteTables[id]
+			return func(name string) ([]string, bool) { return s.routeTableField(rt, name) }
+		}})
 	if aerr != nil {
 		return nil, aerr
 	}
