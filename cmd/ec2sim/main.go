@@ -30,6 +30,10 @@ func main() {
 }
 
 func run() error {
+	// before serving: a SIGTERM that arrives as soon as the endpoint answers must still
+	// shut down gracefully, not kill the process with the default action
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	listen := flag.String("listen", "127.0.0.1:8081", "address to serve the EC2 API on")
 	configPath := flag.String("config", "", "seed config (JSON); empty uses the built-in default (one VPC, 4 subnets, 2 route tables)")
 	stateDir := flag.String("state-dir", "", "directory keeping the state across restarts; empty keeps it in memory")
@@ -78,8 +82,6 @@ func run() error {
 	srv.SetFaults(faults)
 	log.Info("ec2sim serving", "endpoint", srv.URL(), "region", cfg.Region, "stateDir", *stateDir, "admin", srv.URL()+"/_ec2sim/")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Close() }()
