@@ -34,6 +34,7 @@ import (
 	gsiv1 "github.com/opengsi/gsi/api/core/v1"
 	"github.com/opengsi/gsi/controller/cloud"
 	"github.com/opengsi/gsi/controller/failure"
+	"github.com/opengsi/gsi/controller/finalizer"
 )
 
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=connectedpeers,verbs=get;list;watch;update;patch
@@ -98,12 +99,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !cp.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &cp)
 	}
-	if !controllerutil.ContainsFinalizer(&cp, gsiv1.Finalizer) {
-		before := cp.DeepCopy()
-		controllerutil.AddFinalizer(&cp, gsiv1.Finalizer)
-		if err := r.Client.Patch(ctx, &cp, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding finalizer to ConnectedPeer %s: %w", req, err)
-		}
+	if err := finalizer.Ensure(ctx, r.Client, &cp); err != nil {
+		return ctrl.Result{}, err
 	}
 	var tgw gsiv1.TransitGateway
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cp.Namespace, Name: cp.Spec.TransitGatewayName}, &tgw); err != nil {
@@ -277,12 +274,7 @@ func (r *Reconciler) finalize(ctx context.Context, cp *gsiv1.ConnectedPeer) (ctr
 			return ctrl.Result{}, fmt.Errorf("deleting router pod %s: %w", pod.Name, err)
 		}
 	}
-	base := cp.DeepCopy()
-	controllerutil.RemoveFinalizer(cp, gsiv1.Finalizer)
-	if err := r.Client.Patch(ctx, cp, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("removing finalizer of ConnectedPeer %s/%s: %w", cp.Namespace, cp.Name, err)
-	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, finalizer.Remove(ctx, r.Client, cp)
 }
 
 func (r *Reconciler) deletingStatus(ctx context.Context, before, cp *gsiv1.ConnectedPeer, res ctrl.Result) (ctrl.Result, error) {

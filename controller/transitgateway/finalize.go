@@ -16,6 +16,7 @@ import (
 	"github.com/opengsi/gsi/controller/cloud"
 	"github.com/opengsi/gsi/controller/exposure"
 	"github.com/opengsi/gsi/controller/failure"
+	"github.com/opengsi/gsi/controller/finalizer"
 )
 
 // step is one stage of the deletion; done reports it finished (else requeue).
@@ -39,10 +40,8 @@ func (r *Reconciler) finalize(ctx context.Context, tgw *gsiv1.TransitGateway) (c
 	if err == nil && res.IsZero() {
 		exposure.ForgetMetrics(tgw.Namespace, tgw.Name)
 		r.forget(tgw.UID)
-		patchBase := tgw.DeepCopy()
-		controllerutil.RemoveFinalizer(tgw, gsiv1.Finalizer)
-		if err := r.Client.Patch(ctx, tgw, client.MergeFromWithOptions(patchBase, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, fmt.Errorf("removing finalizer of TransitGateway %s/%s: %w", tgw.Namespace, tgw.Name, err)
+		if err := finalizer.Remove(ctx, r.Client, tgw); err != nil {
+			return ctrl.Result{}, err
 		}
 		r.Recorder.Eventf(tgw, nil, corev1.EventTypeNormal, "Deleted", "Delete", "every AWS resource of the transit gateway is deleted")
 		return ctrl.Result{}, nil

@@ -19,7 +19,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,6 +30,7 @@ import (
 	pluginsv1alpha1 "github.com/opengsi/gsi/api/plugins/v1alpha1"
 	"github.com/opengsi/gsi/controller/aws"
 	"github.com/opengsi/gsi/controller/cloud"
+	"github.com/opengsi/gsi/controller/finalizer"
 )
 
 // +kubebuilder:rbac:groups=core.gsi.juniper.net,resources=transitgateways,verbs=get;list;watch;update;patch
@@ -96,12 +96,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !tgw.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &tgw)
 	}
-	if !controllerutil.ContainsFinalizer(&tgw, gsiv1.Finalizer) {
-		before := tgw.DeepCopy()
-		controllerutil.AddFinalizer(&tgw, gsiv1.Finalizer)
-		if err := r.Client.Patch(ctx, &tgw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding finalizer to TransitGateway %s: %w", req, err)
-		}
+	if err := finalizer.Ensure(ctx, r.Client, &tgw); err != nil {
+		return ctrl.Result{}, err
 	}
 	before := tgw.DeepCopy()
 	p := &pass{r: r, tgw: &tgw, log: log.FromContext(ctx)}
