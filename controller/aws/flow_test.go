@@ -244,7 +244,7 @@ func TestRequeueOnDelay(t *testing.T) {
 		if _, err := converge(ctx, h.client, owner, []string{"10.0.0.10"}); err == nil {
 			break
 		}
-		clock.Advance(10 * time.Second)
+		clock.Step(10 * time.Second)
 	}
 	t.Logf("converged after %d passes", passes)
 	// Adding a CIDR block to the spec modifies the TGW (state modifying for a while).
@@ -264,7 +264,7 @@ func TestRequeueOnDelay(t *testing.T) {
 		if gone {
 			break
 		}
-		clock.Advance(10 * time.Second)
+		clock.Step(10 * time.Second)
 	}
 	t.Logf("torn down after %d passes", passes)
 }

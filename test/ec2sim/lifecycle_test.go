@@ -48,11 +48,11 @@ func TestLifecycleDelay(t *testing.T) {
 	_, err = c.DeleteTransitGateway(ctx, &ec2.DeleteTransitGatewayInput{TransitGatewayId: aws.String(id)})
 	wantCode(t, err, "IncorrectState", 400)
 
-	clock.Advance(59 * time.Second)
+	clock.Step(59 * time.Second)
 	if st := tgwState(t, c, id); st != "pending" {
 		t.Fatalf("at 59s: %s", st)
 	}
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if st := tgwState(t, c, id); st != "available" {
 		t.Fatalf("at 60s: %s", st)
 	}
@@ -62,7 +62,7 @@ func TestLifecycleDelay(t *testing.T) {
 	if st := tgwState(t, c, id); st != "modifying" {
 		t.Fatalf("after modify: %s", st)
 	}
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 
 	va, err := c.CreateTransitGatewayVpcAttachment(ctx, &ec2.CreateTransitGatewayVpcAttachmentInput{TransitGatewayId: aws.String(id), VpcId: aws.String(vpcID), SubnetIds: []string{subnetA}})
 	if err != nil {
@@ -78,7 +78,7 @@ func TestLifecycleDelay(t *testing.T) {
 	if st := routeState(t, c, rtbPriv, "10.244.0.0/16"); st != "blackhole" {
 		t.Fatalf("route with pending attachment: %s", st)
 	}
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if st := routeState(t, c, rtbPriv, "10.244.0.0/16"); st != "active" {
 		t.Fatalf("route with available attachment: %s", st)
 	}
@@ -89,7 +89,7 @@ func TestLifecycleDelay(t *testing.T) {
 	// Deleting attachments still block the TGW delete.
 	_, err = c.DeleteTransitGateway(ctx, &ec2.DeleteTransitGatewayInput{TransitGatewayId: aws.String(id)})
 	wantCode(t, err, "IncorrectState", 400)
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	del, err := c.DeleteTransitGateway(ctx, &ec2.DeleteTransitGatewayInput{TransitGatewayId: aws.String(id)})
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +97,11 @@ func TestLifecycleDelay(t *testing.T) {
 	if del.TransitGateway.State != types.TransitGatewayStateDeleting {
 		t.Fatalf("delete: %s", del.TransitGateway.State)
 	}
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if st := tgwState(t, c, id); st != "deleted" {
 		t.Fatalf("after delete delay: %s", st)
 	}
-	clock.Advance(time.Hour)
+	clock.Step(time.Hour)
 	_, err = c.DescribeTransitGateways(ctx, &ec2.DescribeTransitGatewaysInput{TransitGatewayIds: []string{id}})
 	wantCode(t, err, "InvalidTransitGatewayID.NotFound", 400)
 }
@@ -120,7 +120,7 @@ func TestRestart(t *testing.T) {
 	c := newEC2(t, srv.URL(), 1)
 	ctx := context.Background()
 	tg := createTGW(t, c, tgwBlock)
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	va, err := c.CreateTransitGatewayVpcAttachment(ctx, &ec2.CreateTransitGatewayVpcAttachmentInput{TransitGatewayId: tg.TransitGatewayId, VpcId: aws.String(vpcID), SubnetIds: []string{subnetA},
 		TagSpecifications: tagSpecs(types.ResourceTypeTransitGatewayAttachment, "gsi.juniper.net/role", "vpc-attachment")})
 	if err != nil {
@@ -137,7 +137,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clock.Advance(30 * time.Second)
+	clock.Step(30 * time.Second)
 	srv2 := ec2sim.StartForTest(t, ec2sim.Options{Config: cfg, StateDir: dir, Clock: clock.Now})
 	c2 := newEC2(t, srv2.URL(), 1)
 	atts, err := c2.DescribeTransitGatewayVpcAttachments(ctx, &ec2.DescribeTransitGatewayVpcAttachmentsInput{Filters: []types.Filter{{Name: aws.String("tag:gsi.juniper.net/role"), Values: []string{"vpc-attachment"}}}})
@@ -148,7 +148,7 @@ func TestRestart(t *testing.T) {
 		atts.TransitGatewayVpcAttachments[0].State != types.TransitGatewayAttachmentStatePending {
 		t.Fatalf("attachment after restart: %+v", atts.TransitGatewayVpcAttachments)
 	}
-	clock.Advance(30 * time.Second)
+	clock.Step(30 * time.Second)
 	atts, err = c2.DescribeTransitGatewayVpcAttachments(ctx, &ec2.DescribeTransitGatewayVpcAttachmentsInput{})
 	if err != nil || atts.TransitGatewayVpcAttachments[0].State != types.TransitGatewayAttachmentStateAvailable {
 		t.Fatalf("attachment 60s after create: %v %+v", err, atts)
